@@ -1,0 +1,16 @@
+export { SipHeaders, canonicalHeaderName, LIST_HEADERS } from './headers.js';
+export type { HeaderEntry } from './headers.js';
+export type { SipUri, NameAddr, Via } from './uri.js';
+export { cloneUri } from './uri.js';
+export {
+  SipRequest,
+  SipResponse,
+  SIP_VERSION,
+  isRequest,
+  isResponse,
+  bodyText,
+  setBody,
+  reasonPhrase,
+  REASON_PHRASES,
+} from './message.js';
+export type { SipMessage } from './message.js';
