@@ -14,3 +14,5 @@ export {
   REASON_PHRASES,
 } from './message.js';
 export type { SipMessage } from './message.js';
+export type { Flow, TransportProtocol } from './transport.js';
+export { isReliable, flowKey } from './transport.js';
