@@ -136,6 +136,18 @@ export class SipHeaders implements Iterable<HeaderEntry> {
     return this;
   }
 
+  /** Replaces the first value of `name` in place (e.g. the top Via, §18.2.1); appends if absent. */
+  replaceFirst(name: string, value: string): this {
+    const key = canonicalHeaderName(name);
+    const index = this.#entries.findIndex((entry) => entry.name === key);
+    if (index === -1) {
+      this.#entries.push({ name: key, value });
+    } else {
+      this.#entries[index] = { name: key, value };
+    }
+    return this;
+  }
+
   /** Adds a value after the existing ones (after the last entry of the same name if any). */
   append(name: string, value: string): this {
     const key = canonicalHeaderName(name);
