@@ -116,7 +116,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   try {
     const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
     if (error !== undefined) {
-      throw error instanceof Error ? error : new Error(String(error));
+      throw error instanceof Error
+        ? error
+        : new Error(`migration failed: ${JSON.stringify(error)}`);
     }
     const tenant = await db
       .selectFrom('tenants')
