@@ -16,3 +16,27 @@ export {
 export type { SipMessage } from './message.js';
 export type { Flow, TransportProtocol } from './transport.js';
 export { isReliable, flowKey } from './transport.js';
+export { FakeClock, systemClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export {
+  DigestServer,
+  DigestError,
+  DigestErrorCode,
+  DigestAlgorithm,
+  computeDigestResponse,
+  buildAuthorization,
+  parseAuthHeader,
+  parseDigestChallenge,
+  selectChallenge,
+} from './digest.js';
+export type {
+  AuthHeader,
+  DigestChallenge,
+  DigestCredentials,
+  DigestFailureReason,
+  DigestQop,
+  DigestResponseInput,
+  DigestServerOptions,
+  DigestVerifyRequest,
+  DigestVerifyResult,
+} from './digest.js';
