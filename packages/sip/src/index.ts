@@ -40,3 +40,25 @@ export type {
   DigestVerifyRequest,
   DigestVerifyResult,
 } from './digest.js';
+export { SipParseError, SipParseErrorCode, isSipParseError } from './errors.js';
+export type { SipParseErrorOptions } from './errors.js';
+export { parseUri, formatUri, parseNameAddr, formatNameAddr, uriEquals } from './uri-parser.js';
+export {
+  parseVia,
+  formatVia,
+  parseCSeq,
+  parseParams,
+  formatParams,
+  splitHeaderList,
+  getCallId,
+  getCSeq,
+  getTopVia,
+  getFrom,
+  getTo,
+  getTag,
+  getContacts,
+  getMaxForwards,
+  getExpires,
+} from './header-values.js';
+export { DEFAULT_PARSE_LIMITS } from './limits.js';
+export type { ParseOptions, ParseLimits } from './limits.js';
