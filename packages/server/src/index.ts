@@ -1,0 +1,16 @@
+/**
+ * `@confab/server`: the Confab server as a library (the CLI in `bin/confab.js` uses it too).
+ * Tests and embedders start a whole server with {@link startConfab}, or just the telephony core
+ * with {@link startTelephony} and a {@link Store}.
+ */
+export { startConfab } from './app.js';
+export type { ConfabServer } from './app.js';
+export { loadConfig, defaultConfig } from './config.js';
+export type { ConfabConfig } from './config.js';
+export { openStore } from './store/index.js';
+export type { Store, User, Line, Tenant } from './store/types.js';
+export { startTelephony } from './telephony/index.js';
+export type { Telephony, TelephonyOptions } from './telephony/index.js';
+export { ChannelState } from './telephony/channel.js';
+export type { Channel } from './telephony/channel.js';
+export { HangupCause } from './telephony/hangup-cause.js';
