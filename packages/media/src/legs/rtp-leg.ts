@@ -1,0 +1,551 @@
+/**
+ * A plain RTP/AVP leg (RFC 3550, RFC 3551) for SIP phones, softphones and trunks.
+ *
+ * - Sockets: an even RTP port and RTCP on the next port (RFC 3550 §11), taken from a
+ *   {@link PortAllocator}; a pair another process holds is skipped.
+ * - Offer/answer (RFC 3264) with PCMU, PCMA and `telephone-event/8000` (RFC 4733).
+ * - Symmetric RTP (RFC 4961) with latching ("comedia"): until a packet arrives we send to the
+ *   c=/m= address of the remote SDP; the source of the first valid packet then becomes the
+ *   destination, and packets from other sources are dropped, so a third party cannot inject
+ *   audio once the call is up. A new remote description clears the latch.
+ * - Hold: a remote `sendonly`/`inactive` stream or the legacy c=0.0.0.0 (RFC 3264 §8.4) clears
+ *   {@link RtpLeg.wantsMedia}; we answer `recvonly`/`inactive`.
+ * - RTCP: receiver statistics per RFC 3550 A.1/A.3/A.8 and a compound SR or RR every ~5 s
+ *   (randomised ±50 %, RFC 3550 §6.3.1), BYE on close (§6.6).
+ */
+import { randomUUID } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { InvalidStateError, silentLogger, TypedEmitter } from '@confab/core';
+import type { Logger } from '@confab/core';
+import { OutboundRtpStream } from '../bridge/outbound-stream.js';
+import type { Clock, MediaFormat } from '../bridge/types.js';
+import { DtmfReceiver } from '../dtmf/telephone-event.js';
+import { MediaError } from '../engine/errors.js';
+import { isRtcp, parseRtp, serializeRtp } from '../rtp/packet.js';
+import type { RtpPacket } from '../rtp/packet.js';
+import {
+  answerPlainRtpOffer,
+  DEFAULT_TELEPHONE_EVENT_PT,
+  PLAIN_RTP_OFFER,
+  readPlainRtpAnswer,
+  writePlainRtpOffer,
+} from '../sdp/plain-rtp.js';
+import type { PlainRtpNegotiation, RtpEndpoint } from '../sdp/plain-rtp.js';
+import { directionReceives, directionSends, MediaDirection, parseSdp } from '../sdp/sdp.js';
+import { DEFAULT_PORT_RANGE, sharedPortAllocator } from './port-allocator.js';
+import type { PortAllocator } from './port-allocator.js';
+import { ReceptionStats } from './reception-stats.js';
+import { RtcpReporter } from './rtcp-reporter.js';
+import { assertLegTransition, LegKind, LegState } from './types.js';
+import type { LegEvents, LegStats, MediaLeg } from './types.js';
+
+/** Options of {@link RtpLeg.open}. */
+export interface RtpLegOptions {
+  /** @default a random UUID */
+  id?: string;
+  /**
+   * The IPv4 address announced in our SDP (c= and o=).
+   * @default '127.0.0.1'
+   */
+  address?: string;
+  /**
+   * The local address the sockets bind to.
+   * @default the announced address
+   */
+  bindAddress?: string;
+  /**
+   * Inclusive UDP port range; ignored when `portAllocator` is given.
+   * @default [10000, 20000]
+   */
+  portRange?: readonly [number, number];
+  /** @default the allocator shared by every leg of this thread for `portRange` */
+  portAllocator?: PortAllocator;
+  /**
+   * Codecs we accept and offer, in preference order.
+   * @default PCMU, PCMA
+   */
+  codecs?: readonly ('PCMU' | 'PCMA')[];
+  /** Mean RTCP report interval in ms (RFC 3550 §6.2 recommends 5 s minimum). @default 5000 */
+  rtcpIntervalMs?: number;
+  /** Monotonic millisecond clock. @default performance.now() */
+  clock?: Clock;
+  logger?: Logger;
+}
+
+const SYSTEM_CLOCK: Clock = { now: () => performance.now() };
+
+/** How many port pairs to try when binds fail because another process holds the port. */
+const MAX_BIND_ATTEMPTS = 16;
+
+const NegotiationState = {
+  Stable: 'stable',
+  HaveLocalOffer: 'have-local-offer',
+} as const;
+type NegotiationState = (typeof NegotiationState)[keyof typeof NegotiationState];
+
+interface SocketPair {
+  rtp: Socket;
+  rtcp: Socket;
+  port: number;
+}
+
+async function bindSocket(socket: Socket, port: number, address: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      socket.off('listening', onListening);
+      reject(error);
+    };
+    const onListening = (): void => {
+      socket.off('error', onError);
+      resolve();
+    };
+    socket.once('error', onError);
+    socket.once('listening', onListening);
+    socket.bind({ port, address, exclusive: true });
+  });
+}
+
+async function closeSocket(socket: Socket): Promise<void> {
+  await new Promise<void>((resolve) => {
+    try {
+      socket.close(() => {
+        resolve();
+      });
+    } catch {
+      // Already closed (ERR_SOCKET_DGRAM_NOT_RUNNING).
+      resolve();
+    }
+  });
+}
+
+async function openSocketPair(allocator: PortAllocator, address: string): Promise<SocketPair> {
+  const attempts = Math.min(MAX_BIND_ATTEMPTS, allocator.capacity);
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = allocator.allocate(1);
+    if (port === undefined) {
+      break;
+    }
+    const rtp = createSocket({ type: 'udp4' });
+    const rtcp = createSocket({ type: 'udp4' });
+    try {
+      await bindSocket(rtp, port, address);
+      await bindSocket(rtcp, port + 1, address);
+      return { rtp, rtcp, port };
+    } catch (error) {
+      await Promise.all([closeSocket(rtp), closeSocket(rtcp)]);
+      allocator.release(port, 1);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRINUSE' && code !== 'EACCES') {
+        throw MediaError.internal(`cannot bind UDP ${address}:${port}`, error);
+      }
+    }
+  }
+  throw MediaError.noPorts(allocator.range);
+}
+
+const CODEC_SPECS: Readonly<Record<'PCMU' | 'PCMA', MediaFormat['audio']>> = {
+  PCMU: PLAIN_RTP_OFFER[0]!,
+  PCMA: PLAIN_RTP_OFFER[1]!,
+};
+
+/** A plain RTP leg; create it with {@link RtpLeg.open}. */
+export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
+  readonly id: string;
+  readonly kind = LegKind.Rtp;
+  readonly output: OutboundRtpStream;
+  /** The bound RTP port (RTCP is `port + 1`). */
+  readonly port: number;
+
+  readonly #address: string;
+  readonly #sockets: SocketPair;
+  readonly #allocator: PortAllocator;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #codecs: readonly MediaFormat['audio'][];
+  readonly #sessionId = String(Math.floor(Math.random() * 1e12));
+  readonly #rtcp: RtcpReporter;
+  #version = 0;
+  #state: LegState = LegState.New;
+  #signaling: NegotiationState = NegotiationState.Stable;
+  #pendingDirection: MediaDirection = MediaDirection.SendRecv;
+  #negotiation: PlainRtpNegotiation | undefined;
+  #format: MediaFormat;
+  #latched: RemoteInfo | undefined;
+  #latchedRtcp: RemoteInfo | undefined;
+  #reception: ReceptionStats | undefined;
+  #dtmf: DtmfReceiver | undefined;
+  #dtmfPayloadType: number | undefined;
+  #wasSending = false;
+  #closing: Promise<void> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #counters = {
+    packetsReceived: 0,
+    bytesReceived: 0,
+    packetsSent: 0,
+    bytesSent: 0,
+    packetsDropped: 0,
+  };
+
+  private constructor(
+    options: RtpLegOptions,
+    sockets: SocketPair,
+    allocator: PortAllocator,
+    id: string,
+  ) {
+    super();
+    this.id = id;
+    this.port = sockets.port;
+    this.#sockets = sockets;
+    this.#allocator = allocator;
+    this.#address = options.address ?? '127.0.0.1';
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#logger = (options.logger ?? silentLogger).child({ legId: id, legKind: LegKind.Rtp });
+    this.#codecs = (options.codecs ?? ['PCMU', 'PCMA']).map((name) => CODEC_SPECS[name]);
+    if (this.#codecs.length === 0) {
+      throw new TypeError('an RTP leg needs at least one codec');
+    }
+    this.#format = {
+      audio: this.#codecs[0]!,
+      telephoneEvent: { payloadType: DEFAULT_TELEPHONE_EVENT_PT, clockRate: 8000 },
+    };
+    this.output = new OutboundRtpStream({ clockRate: 8000, clock: this.#clock });
+    this.#rtcp = new RtcpReporter({
+      intervalMs: options.rtcpIntervalMs ?? 5000,
+      output: this.output,
+      clock: this.#clock,
+      reception: () => this.#reception,
+      send: (bytes) => {
+        this.#sendRtcp(bytes);
+      },
+    });
+    sockets.rtp.on('message', (data, from) => {
+      this.#onRtpDatagram(data, from);
+    });
+    sockets.rtcp.on('message', (data, from) => {
+      this.#onRtcpDatagram(data, from);
+    });
+    for (const socket of [sockets.rtp, sockets.rtcp]) {
+      // Send errors (ICMP unreachable, EHOSTUNREACH) are reported here; media is best effort.
+      socket.on('error', (error) => {
+        this.#logger.debug({ err: error }, 'UDP socket error');
+      });
+    }
+  }
+
+  /**
+   * Binds an RTP/RTCP socket pair and returns the leg. Rejects with `MEDIA_NO_PORTS` when no
+   * pair of the range can be bound.
+   */
+  static async open(options: RtpLegOptions = {}): Promise<RtpLeg> {
+    const allocator =
+      options.portAllocator ?? sharedPortAllocator(options.portRange ?? DEFAULT_PORT_RANGE);
+    const address = options.address ?? '127.0.0.1';
+    const sockets = await openSocketPair(allocator, options.bindAddress ?? address);
+    return new RtpLeg(options, sockets, allocator, options.id ?? randomUUID());
+  }
+
+  get state(): LegState {
+    return this.#state;
+  }
+
+  /** The negotiated format (payload types of the remote party, used to send). */
+  get format(): MediaFormat {
+    return this.#format;
+  }
+
+  /**
+   * True when the remote party receives media: negotiated, a destination known, its direction
+   * `sendrecv`/`recvonly` and not on hold.
+   */
+  get wantsMedia(): boolean {
+    const negotiation = this.#negotiation;
+    return (
+      this.#state !== LegState.Closed &&
+      negotiation?.remote !== undefined &&
+      directionSends(negotiation.localDirection)
+    );
+  }
+
+  /** Where RTP goes now: the latched source, else the SDP destination. */
+  get remoteEndpoint(): RtpEndpoint | undefined {
+    const remote = this.#negotiation?.remote;
+    if (!remote) {
+      return undefined;
+    }
+    const latched = this.#latched;
+    return latched
+      ? {
+          address: latched.address,
+          port: latched.port,
+          rtcpPort: this.#latchedRtcp?.port ?? remote.rtcpPort,
+        }
+      : remote;
+  }
+
+  async createOffer(): Promise<string> {
+    return this.#serialize(() => {
+      this.#assertOpen();
+      const sdp = writePlainRtpOffer(
+        this.#local(MediaDirection.SendRecv),
+        this.#codecs,
+        DEFAULT_TELEPHONE_EVENT_PT,
+      );
+      this.#signaling = NegotiationState.HaveLocalOffer;
+      this.#pendingDirection = MediaDirection.SendRecv;
+      if (this.#state === LegState.New) {
+        this.#transition(LegState.Connecting);
+      }
+      return sdp;
+    });
+  }
+
+  async acceptOffer(sdp: string): Promise<string> {
+    return this.#serialize(() => {
+      this.#assertOpen();
+      if (this.#signaling !== NegotiationState.Stable) {
+        // RFC 3264 §4: one offer at a time; SIP answers glare with 491 (RFC 3261 §14.2).
+        throw new InvalidStateError('an offer of ours is pending');
+      }
+      const offer = parseSdp(sdp);
+      const { sdp: answer, negotiation } = answerPlainRtpOffer(
+        offer,
+        this.#local(MediaDirection.SendRecv),
+        this.#codecs,
+      );
+      this.#apply(negotiation);
+      return answer;
+    });
+  }
+
+  async acceptAnswer(sdp: string): Promise<void> {
+    return this.#serialize(() => {
+      this.#assertOpen();
+      if (this.#signaling !== NegotiationState.HaveLocalOffer) {
+        throw new InvalidStateError('no offer of ours is pending');
+      }
+      const answer = parseSdp(sdp);
+      const negotiation = readPlainRtpAnswer(
+        answer,
+        this.#codecs,
+        DEFAULT_TELEPHONE_EVENT_PT,
+        this.#pendingDirection,
+      );
+      this.#signaling = NegotiationState.Stable;
+      this.#apply(negotiation);
+    });
+  }
+
+  /** Sends one packet (already rewritten by {@link RtpLeg.output}) unless the remote is on hold. */
+  sendRtp(packet: RtpPacket): void {
+    const destination = this.wantsMedia ? this.remoteEndpoint : undefined;
+    if (!destination) {
+      return;
+    }
+    const bytes = serializeRtp(packet);
+    this.#sockets.rtp.send(bytes, destination.port, destination.address);
+    this.#counters.packetsSent++;
+    this.#counters.bytesSent += bytes.length;
+  }
+
+  stats(): LegStats {
+    return { kind: this.kind, state: this.#state, ...this.#counters };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#teardown();
+    return this.#closing;
+  }
+
+  async #teardown(): Promise<void> {
+    const wasSending = this.output.stats.packets > 0;
+    this.#transition(LegState.Closed);
+    this.#rtcp.stop();
+    this.#dtmf?.close();
+    if (wasSending && this.#negotiation?.remote) {
+      // RFC 3550 §6.6: a participant leaving sends BYE.
+      this.#sendRtcp(this.#rtcp.bye());
+    }
+    await Promise.all([closeSocket(this.#sockets.rtp), closeSocket(this.#sockets.rtcp)]);
+    this.#allocator.release(this.port, 1);
+    this.removeAllListeners();
+  }
+
+  #local(direction: MediaDirection): {
+    sessionId: string;
+    version: number;
+    address: string;
+    port: number;
+    direction: MediaDirection;
+  } {
+    return {
+      sessionId: this.#sessionId,
+      version: this.#version++,
+      address: this.#address,
+      port: this.port,
+      direction,
+    };
+  }
+
+  #apply(negotiation: PlainRtpNegotiation): void {
+    const previous = this.#negotiation;
+    const wanted = this.wantsMedia;
+    this.#negotiation = negotiation;
+    this.#format = negotiation.format;
+    const moved =
+      previous?.remote?.address !== negotiation.remote?.address ||
+      previous?.remote?.port !== negotiation.remote?.port;
+    if (moved) {
+      this.#latched = undefined;
+      this.#latchedRtcp = undefined;
+    }
+    this.#setDtmfReceiver(negotiation.format.telephoneEvent);
+    if (!wanted && this.wantsMedia && this.#wasSending) {
+      // Back from hold: the silence is deliberate, not loss (see OutboundRtpStream.resync).
+      this.output.resync();
+    }
+    this.#wasSending ||= this.wantsMedia;
+    if (this.#state !== LegState.Connected) {
+      this.#transition(LegState.Connected);
+    }
+    this.#rtcp.start();
+    this.#logger.debug(
+      {
+        codec: negotiation.format.audio.name,
+        remote: negotiation.remote,
+        remoteDirection: negotiation.remoteDirection,
+        localDirection: negotiation.localDirection,
+      },
+      'negotiated',
+    );
+  }
+
+  #onRtpDatagram(data: Buffer, from: RemoteInfo): void {
+    const negotiation = this.#negotiation;
+    if (this.#state === LegState.Closed || !negotiation) {
+      return;
+    }
+    if (isRtcp(data)) {
+      // Some endpoints multiplex RTCP on the RTP port even without a=rtcp-mux (RFC 5761 §4).
+      this.#onRtcpDatagram(data, from);
+      return;
+    }
+    const latched = this.#latched;
+    if (latched && (latched.address !== from.address || latched.port !== from.port)) {
+      this.#counters.packetsDropped++;
+      return;
+    }
+    const packet = parseRtp(data);
+    if (!packet) {
+      this.#counters.packetsDropped++;
+      return;
+    }
+    const receive = negotiation.receiveFormat;
+    const send = negotiation.format;
+    let isEvent = false;
+    if (packet.payloadType === receive.audio.payloadType) {
+      packet.payloadType = send.audio.payloadType;
+    } else if (
+      receive.telephoneEvent !== undefined &&
+      send.telephoneEvent !== undefined &&
+      packet.payloadType === receive.telephoneEvent.payloadType
+    ) {
+      packet.payloadType = send.telephoneEvent.payloadType;
+      isEvent = true;
+    } else {
+      // RFC 3550 §5.1: a receiver drops payload types it does not understand (CN, RTX, …).
+      this.#counters.packetsDropped++;
+      return;
+    }
+    if (!latched) {
+      this.#latched = from;
+      this.#logger.debug({ address: from.address, port: from.port }, 'latched RTP source');
+    }
+    this.#counters.packetsReceived++;
+    this.#counters.bytesReceived += data.length;
+    let reception = this.#reception;
+    if (reception?.ssrc !== packet.ssrc) {
+      reception = new ReceptionStats(packet.ssrc, 8000);
+      this.#reception = reception;
+    }
+    reception.update(packet.sequenceNumber, packet.timestamp, this.#clock.now());
+    if (!directionReceives(negotiation.localDirection)) {
+      // We declared sendonly/inactive: the peer should not send; ignore what it does.
+      return;
+    }
+    if (isEvent) {
+      this.#dtmf?.receive(packet);
+    } else {
+      // Reports an event whose end packets were all lost once audio resumes.
+      this.#dtmf?.poll();
+    }
+    this.emit('rtp', packet);
+  }
+
+  /** (Re)creates the DTMF receiver when the telephone-event format changes. */
+  #setDtmfReceiver(format: MediaFormat['telephoneEvent']): void {
+    const current = this.#dtmf;
+    if (current && format?.payloadType === this.#dtmfPayloadType) {
+      return;
+    }
+    current?.close();
+    this.#dtmf = undefined;
+    this.#dtmfPayloadType = format?.payloadType;
+    if (format) {
+      const receiver = new DtmfReceiver({
+        payloadType: format.payloadType,
+        clockRate: format.clockRate,
+        clock: this.#clock,
+      });
+      receiver.on('digit', (event) => {
+        this.emit('dtmf', { digit: event.digit, durationMs: event.durationMs });
+      });
+      this.#dtmf = receiver;
+    }
+  }
+
+  #onRtcpDatagram(data: Buffer, from: RemoteInfo): void {
+    if (this.#state === LegState.Closed || !this.#negotiation) {
+      return;
+    }
+    const latched = this.#latched;
+    // Accept RTCP from the latched RTP host only (any port: RTCP comes from its own socket).
+    if (latched && latched.address !== from.address) {
+      return;
+    }
+    if (!isRtcp(data)) {
+      return;
+    }
+    // RFC 4961: symmetric RTCP — answer where reports come from.
+    this.#latchedRtcp ??= from;
+  }
+
+  #sendRtcp(bytes: Uint8Array): void {
+    const remote = this.remoteEndpoint;
+    if (!remote || this.#negotiation?.remote === undefined) {
+      return;
+    }
+    this.#sockets.rtcp.send(bytes, remote.rtcpPort, remote.address);
+  }
+
+  #assertOpen(): void {
+    if (this.#state === LegState.Closed) {
+      throw InvalidStateError.closed(`RTP leg ${this.id}`);
+    }
+  }
+
+  /** Runs negotiation steps one at a time, in call order. */
+  #serialize<T>(step: () => T): Promise<T> {
+    const run = this.#queue.then(step, step);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #transition(to: LegState): void {
+    const from = this.#state;
+    assertLegTransition(`RTP leg ${this.id}`, from, to);
+    this.#state = to;
+    this.#logger.debug({ from, to }, 'leg state');
+    this.emit('state', to, from);
+  }
+}
