@@ -62,3 +62,41 @@ export {
 } from './header-values.js';
 export { DEFAULT_PARSE_LIMITS } from './limits.js';
 export type { ParseOptions, ParseLimits } from './limits.js';
+export { TransactionLayer } from './transaction/layer.js';
+export type { TransactionLayerOptions, TransactionLayerEvents } from './transaction/layer.js';
+export { TransactionState } from './transaction/types.js';
+export type {
+  ServerTransaction,
+  ClientTransaction,
+  ServerTransactionEvents,
+  ClientTransactionEvents,
+} from './transaction/types.js';
+export { DEFAULT_TIMERS } from './transaction/timers.js';
+export type { TransactionTimerOptions, TransactionTimers } from './transaction/timers.js';
+export {
+  MAGIC_COOKIE,
+  newBranch,
+  isRfc3261Branch,
+  newTag,
+  newCallId,
+  initialCSeq,
+  nextCSeq,
+  createResponse,
+  createCancel,
+  createAckForNon2xx,
+} from './transaction/messages.js';
+export type { CreateResponseOptions } from './transaction/messages.js';
+export { Uas2xxRetransmitter, Uas2xxRetransmitterState } from './transaction/uas-2xx.js';
+export type {
+  Uas2xxRetransmitterOptions,
+  Uas2xxRetransmitterEvents,
+} from './transaction/uas-2xx.js';
+export {
+  Dialog,
+  DialogState,
+  dialogIdOf,
+  dialogIdKey,
+  completeVia,
+  VIA_PLACEHOLDER_HOST,
+} from './dialog.js';
+export type { DialogId, DialogEvents, CreateInDialogRequestOptions, ViaSentBy } from './dialog.js';
