@@ -227,8 +227,15 @@ export function getCallId(m: SipMessage): string {
     const start = skipWs(value, 0);
     const end = skipWsBack(value, start, value.length);
     const callId = value.slice(start, end);
-    if (callId.length === 0 || callId.includes(' ') || callId.includes('\t')) {
+    if (callId.length === 0) {
       throw malformed('Call-ID', value);
+    }
+    for (let i = 0; i < callId.length; i++) {
+      // word [ "@" word ]: visible US-ASCII only (§25.1 `word`).
+      const code = callId.charCodeAt(i);
+      if (code < 0x21 || code > 0x7e) {
+        throw malformed('Call-ID', value);
+      }
     }
     return callId;
   });

@@ -76,8 +76,28 @@ export const LIST_HEADERS: ReadonlySet<string> = new Set(
   ].map((name) => name.toLowerCase()),
 );
 
+/**
+ * Canonical spellings already computed. Every header look-up canonicalizes its argument, so
+ * this sits on the parsing hot path; it is bounded so that peers sending random header names
+ * cannot grow it.
+ */
+const CANONICAL_CACHE = new Map<string, string>();
+const CANONICAL_CACHE_LIMIT = 1024;
+
 /** Returns the canonical spelling of a header name (compact forms expanded). */
 export function canonicalHeaderName(name: string): string {
+  const cached = CANONICAL_CACHE.get(name);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const canonical = computeCanonicalName(name);
+  if (CANONICAL_CACHE.size < CANONICAL_CACHE_LIMIT) {
+    CANONICAL_CACHE.set(name, canonical);
+  }
+  return canonical;
+}
+
+function computeCanonicalName(name: string): string {
   const trimmed = name.trim();
   const lower = trimmed.toLowerCase();
   const compact = COMPACT_FORMS[lower];
@@ -88,7 +108,10 @@ export function canonicalHeaderName(name: string): string {
   if (special !== undefined) {
     return special;
   }
-  return lower.replace(/(^|-)([a-z])/g, (_match, dash: string, letter: string) => dash + letter.toUpperCase());
+  return lower.replace(
+    /(^|-)([a-z])/g,
+    (_match, dash: string, letter: string) => dash + letter.toUpperCase(),
+  );
 }
 
 export interface HeaderEntry {

@@ -62,6 +62,9 @@ export {
 } from './header-values.js';
 export { DEFAULT_PARSE_LIMITS } from './limits.js';
 export type { ParseOptions, ParseLimits } from './limits.js';
+export { parseMessage, StreamFramer, validateRequest } from './parser.js';
+export type { StreamFramerOptions } from './parser.js';
+export { serializeMessage, serializeMessageToString } from './serializer.js';
 export { TransactionLayer } from './transaction/layer.js';
 export type { TransactionLayerOptions, TransactionLayerEvents } from './transaction/layer.js';
 export { TransactionState } from './transaction/types.js';
