@@ -79,10 +79,12 @@ export class StartupError extends ConfabError {
  * Maps a `listen()`/`bind()` failure to a {@link StartupError} whose message tells the user what to
  * change, for example `Port 8443/tcp (HTTPS) is already in use — choose another with --https-port`.
  *
- * The transport shown is `udp` for a `bind` syscall (dgram) and `tcp` otherwise (net `listen`).
+ * `what` is either a label (`HTTPS`, `SIP`), in which case the port comes from the error and the
+ * transport from its syscall (`bind` → udp, as dgram reports it; otherwise tcp), or a full
+ * descriptor `5060/udp (SIP)` used as given.
  *
  * @param err - the error emitted by the server or socket
- * @param what - a short label of the listener: `HTTPS`, `HTTP`, `SIP`, `RTP`
+ * @param what - `HTTPS`, or `5060/udp (SIP)`
  * @param flag - the CLI flag that sets this port, e.g. `--https-port`
  */
 export function describeListenError(err: unknown, what: string, flag: string): StartupError {
@@ -95,33 +97,36 @@ export function describeListenError(err: unknown, what: string, flag: string): S
   const transport = e.syscall === 'bind' ? 'udp' : 'tcp';
   const port = typeof e.port === 'number' ? String(e.port) : '?';
   const address = typeof e.address === 'string' ? e.address : undefined;
+  const listener = /^\d{1,5}\/(tcp|udp|tls|ws|wss)\b/.test(what)
+    ? what
+    : `${port}/${transport} (${what})`;
   const options = { cause: err };
   switch (e.code) {
     case 'EADDRINUSE':
       return new StartupError(
         StartupErrorCode.PortInUse,
-        `Port ${port}/${transport} (${what}) is already in use — choose another with ${flag}`,
+        `Port ${listener} is already in use — choose another with ${flag}`,
         options,
       );
     case 'EACCES':
     case 'EPERM':
       return new StartupError(
         StartupErrorCode.PortAccessDenied,
-        `Not allowed to listen on port ${port}/${transport} (${what}): ports below 1024 need ` +
+        `Not allowed to listen on port ${listener}: ports below 1024 need ` +
           `privileges — choose a port of 1024 or more with ${flag}`,
         options,
       );
     case 'EADDRNOTAVAIL':
       return new StartupError(
         StartupErrorCode.AddressNotAvailable,
-        `Address ${address ?? '?'} is not an address of this machine (${what}) — check --bind`,
+        `Cannot listen on port ${listener}: ${address ?? 'the address'} is not an address of this machine — check --bind`,
         options,
       );
     default: {
       const reason = err instanceof Error ? err.message : String(err);
       return new StartupError(
         StartupErrorCode.ListenFailed,
-        `Cannot listen on port ${port}/${transport} (${what}): ${reason}`,
+        `Cannot listen on port ${listener}: ${reason}`,
         options,
       );
     }
