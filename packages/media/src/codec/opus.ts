@@ -82,15 +82,22 @@ export class OpusEncoder implements AudioEncoder {
     this.#encoder = encoder;
   }
 
+  /** The encoder's complexity setting (0–10). */
+  get complexity(): number {
+    return this.#live().complexity;
+  }
+
+  /** The encoder's target bitrate in bit/s. */
+  get bitrate(): number {
+    return this.#live().bitrate;
+  }
+
   /**
    * Encodes one frame of `frameSamples × channels` interleaved samples.
    * @throws TypeError on another length; InvalidStateError once closed.
    */
   encode(pcm: Int16Array): Uint8Array {
-    const encoder = this.#encoder;
-    if (encoder === undefined) {
-      throw InvalidStateError.closed('OpusEncoder');
-    }
+    const encoder = this.#live();
     if (pcm.length !== this.frameSamples * this.channels) {
       throw new TypeError(
         `Opus frame must be ${this.frameSamples * this.channels} samples, got ${pcm.length}`,
@@ -103,6 +110,13 @@ export class OpusEncoder implements AudioEncoder {
   close(): void {
     // libopus state is released by the binding's finalizer; dropping the reference is enough.
     this.#encoder = undefined;
+  }
+
+  #live(): Encoder {
+    if (this.#encoder === undefined) {
+      throw InvalidStateError.closed('OpusEncoder');
+    }
+    return this.#encoder;
   }
 }
 

@@ -145,6 +145,9 @@ export interface DtmfReceiverOptions {
   timeoutMs?: number;
 }
 
+/** How many finished events are remembered for de-duplication. */
+const FINISHED_MEMORY = 4;
+
 interface OpenEvent {
   ssrc: number;
   /** Timestamp of the first segment (reported). */
@@ -176,8 +179,9 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
   readonly #clock: { now(): number };
   readonly #timeoutMs: number;
   #current: OpenEvent | undefined;
-  #lastEndedSsrc = -1;
-  #lastEndedTimestamp = -1;
+  /** (SSRC, timestamp) of recently finished events, so their stragglers are ignored. */
+  readonly #finished = new Float64Array(FINISHED_MEMORY * 2).fill(-1);
+  #finishedNext = 0;
   #closed = false;
 
   constructor(options: DtmfReceiverOptions) {
@@ -205,7 +209,7 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
       return;
     }
     const { ssrc, timestamp } = packet;
-    if (ssrc === this.#lastEndedSsrc && timestamp === this.#lastEndedTimestamp) {
+    if (this.#isFinished(ssrc, timestamp)) {
       return;
     }
     const now = this.#clock.now();
@@ -244,8 +248,6 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
     current.volume = block.volume;
     current.lastSeenAt = now;
     if (block.end) {
-      this.#lastEndedSsrc = ssrc;
-      this.#lastEndedTimestamp = timestamp;
       this.#report(current, true);
     }
   }
@@ -272,13 +274,22 @@ export class DtmfReceiver extends TypedEmitter<DtmfReceiverEvents> {
     }
   }
 
+  #isFinished(ssrc: number, timestamp: number): boolean {
+    const finished = this.#finished;
+    for (let i = 0; i < finished.length; i += 2) {
+      if (finished[i] === ssrc && finished[i + 1] === timestamp) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   #report(event: OpenEvent, ended: boolean): void {
     this.#current = undefined;
-    if (!ended) {
-      // Remember it so stragglers of this event don't open a new one.
-      this.#lastEndedSsrc = event.ssrc;
-      this.#lastEndedTimestamp = event.timestamp;
-    }
+    // Remember it: retransmitted end packets (RFC 4733 §2.5.1.4) and stragglers are ignored.
+    this.#finished[this.#finishedNext * 2] = event.ssrc;
+    this.#finished[this.#finishedNext * 2 + 1] = event.timestamp;
+    this.#finishedNext = (this.#finishedNext + 1) % FINISHED_MEMORY;
     const digit = eventToDigit(event.event);
     if (digit === undefined) {
       return;
