@@ -14,7 +14,7 @@ import {
 } from '../src/header-values.js';
 import { SipRequest, SipResponse, bodyText, isRequest } from '../src/message.js';
 import type { SipMessage } from '../src/message.js';
-import { parseMessage, validateRequest } from '../src/parser.js';
+import { StreamFramer, parseMessage, validateRequest } from '../src/parser.js';
 import { serializeMessage } from '../src/serializer.js';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url);
@@ -677,6 +677,200 @@ describe('parseMessage: garbage never escapes as anything but SipParseError', ()
       const error = parseError(bytes.subarray(0, cut));
       const headerEnd = decoder.decode(bytes).indexOf('\r\n\r\n') + 4;
       expect(error.code).toBe(cut >= headerEnd ? 'SIP_BAD_CONTENT_LENGTH' : error.code);
+    }
+  });
+});
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function framed(
+  framer: StreamFramer,
+  data: Uint8Array,
+  chunkSize: number,
+): (SipMessage | SipParseError)[] {
+  const out: (SipMessage | SipParseError)[] = [];
+  for (let at = 0; at < data.length; at += chunkSize) {
+    out.push(...framer.push(data.subarray(at, at + chunkSize)));
+  }
+  return out;
+}
+
+function sameMessage(actual: SipMessage | SipParseError | undefined, expected: SipMessage): void {
+  expect(actual).not.toBeInstanceOf(SipParseError);
+  const message = actual as SipMessage;
+  expect(headerList(message)).toEqual(headerList(expected));
+  expect(message.body).toEqual(expected.body);
+  expect(decoder.decode(serializeMessage(message))).toBe(
+    decoder.decode(serializeMessage(expected)),
+  );
+}
+
+describe('StreamFramer (§18.3)', () => {
+  const messages = RFC3261_FIXTURES.map(fixture);
+  const stream = concat(...messages);
+  const expected = messages.map((bytes) => parseMessage(bytes));
+
+  it('frames every §24 message when the stream arrives one byte at a time', () => {
+    const framer = new StreamFramer();
+    const out = framed(framer, stream, 1);
+    expect(out).toHaveLength(expected.length);
+    out.forEach((message, i) => {
+      sameMessage(message, expected[i]!);
+    });
+    expect(framer.bufferedBytes).toBe(0);
+    expect(framer.broken).toBe(false);
+  });
+
+  it('frames a message split at every byte boundary', () => {
+    const bytes = fixture('rfc3261-24.2-f09-200-ok.sip');
+    const want = parseMessage(bytes);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const framer = new StreamFramer();
+      const out = [...framer.push(bytes.subarray(0, cut)), ...framer.push(bytes.subarray(cut))];
+      expect(out).toHaveLength(1);
+      sameMessage(out[0], want);
+    }
+  });
+
+  it('returns several messages from one chunk, and keeps a trailing partial message', () => {
+    const framer = new StreamFramer();
+    const tail = messages[0]!.subarray(0, 40);
+    const out = framer.push(concat(stream, tail));
+    expect(out).toHaveLength(expected.length);
+    expect(framer.bufferedBytes).toBe(40);
+    const rest = framer.push(messages[0]!.subarray(40));
+    expect(rest).toHaveLength(1);
+    sameMessage(rest[0], expected[0]!);
+  });
+
+  it('keeps a body that contains an empty line', () => {
+    const body = 'line one\r\n\r\nline three\r\n';
+    const out = new StreamFramer().push(encoder.encode(invite('', body) + invite()));
+    expect(out).toHaveLength(2);
+    expect(bodyText(out[0] as SipMessage)).toBe(body);
+  });
+
+  it('skips RFC 5626 keep-alives between messages and reports pings and pongs, whatever the chunking', () => {
+    const data = encoder.encode(`\r\n\r\n${invite()}\r\n\r\n\r\n${invite()}\r\n`);
+    for (const chunkSize of [1, 2, 3, 7, data.length]) {
+      const keepAlives: string[] = [];
+      const framer = new StreamFramer({ onKeepAlive: (kind) => keepAlives.push(kind) });
+      const out = framed(framer, data, chunkSize);
+      const follow = framer.push(encoder.encode('OPTIONS'));
+      expect(out.map((m) => (m as SipRequest).method)).toEqual(['INVITE', 'INVITE']);
+      expect(follow).toEqual([]);
+      // The trailing CRLF is a pong once the next bytes show it is not the start of a ping.
+      expect(keepAlives).toEqual(['ping', 'ping', 'pong', 'pong']);
+    }
+  });
+
+  it('tolerates bare LF line endings on streams', () => {
+    const lf = decoder.decode(fixture('rfc3261-24.1-f1-register.sip')).replaceAll('\r\n', '\n');
+    const out = framed(new StreamFramer(), encoder.encode(lf + lf), 5);
+    expect(out).toHaveLength(2);
+    expect((out[1] as SipRequest).method).toBe('REGISTER');
+  });
+
+  it('reports a missing Content-Length as a framing error and stops', () => {
+    const framer = new StreamFramer();
+    const out = framer.push(
+      encoder.encode(invite().replace('Content-Length: 0\r\n', '') + invite()),
+    );
+    expect(out).toHaveLength(1);
+    const error = out[0] as SipParseError;
+    expect(error).toBeInstanceOf(SipParseError);
+    expect(error.code).toBe('SIP_BAD_CONTENT_LENGTH');
+    expect(error.status).toBe(400);
+    expect(error.partial).toBeDefined();
+    expect(framer.broken).toBe(true);
+    expect(framer.push(encoder.encode(invite()))).toEqual([]);
+  });
+
+  it('reports an invalid Content-Length as a framing error', () => {
+    const framer = new StreamFramer();
+    const out = framer.push(
+      encoder.encode(invite().replace('Content-Length: 0', 'Content-Length: x')),
+    );
+    expect((out[0] as SipParseError).code).toBe('SIP_BAD_CONTENT_LENGTH');
+    expect(framer.broken).toBe(true);
+  });
+
+  it('reports a message that cannot be accepted and goes on with the next one', () => {
+    const framer = new StreamFramer();
+    const bad = invite('Not a header line\r\n', 'abc');
+    const out = framer.push(encoder.encode(bad + invite('', 'xyz')));
+    expect(out).toHaveLength(2);
+    expect((out[0] as SipParseError).code).toBe('SIP_PARSE_ERROR');
+    expect((out[0] as SipParseError).partial).toBeDefined();
+    expect(bodyText(out[1] as SipMessage)).toBe('xyz');
+    expect(framer.broken).toBe(false);
+  });
+
+  it('answers a tel: Request-URI with 416 without losing the stream', () => {
+    const framer = new StreamFramer();
+    const out = framer.push(
+      encoder.encode(invite('', '', 'INVITE tel:+1-201-555-0123 SIP/2.0') + invite()),
+    );
+    expect((out[0] as SipParseError).status).toBe(416);
+    expect((out[1] as SipRequest).method).toBe('INVITE');
+  });
+
+  it('rejects a header section that grows past maxMessageBytes without buffering it', () => {
+    const framer = new StreamFramer({ maxMessageBytes: 4096 });
+    const out = framed(
+      framer,
+      encoder.encode(`INVITE sip:a@b.com SIP/2.0\r\nX-Huge: ${'a'.repeat(1 << 20)}`),
+      1000,
+    );
+    expect(out).toHaveLength(1);
+    expect((out[0] as SipParseError).code).toBe('SIP_MESSAGE_TOO_LARGE');
+    expect(framer.broken).toBe(true);
+    expect(framer.bufferedBytes).toBe(0);
+  });
+
+  it('rejects a Content-Length that makes the message too large with 413 before the body arrives', () => {
+    const framer = new StreamFramer();
+    const out = framer.push(
+      encoder.encode(invite().replace('Content-Length: 0', 'Content-Length: 1000000')),
+    );
+    expect((out[0] as SipParseError).status).toBe(413);
+    expect((out[0] as SipParseError).partial).toBeDefined();
+    expect(framer.broken).toBe(true);
+  });
+
+  it('breaks on a start line that is not SIP', () => {
+    const framer = new StreamFramer();
+    const out = framer.push(encoder.encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect((out[0] as SipParseError).code).toBe('SIP_PARSE_ERROR');
+    expect(framer.broken).toBe(true);
+  });
+
+  it('never throws on random chunks, and never buffers more than the limit plus one chunk', () => {
+    const random = prng(7);
+    for (let run = 0; run < 200; run++) {
+      const framer = new StreamFramer({ maxMessageBytes: 2048 });
+      for (let i = 0; i < 50 && !framer.broken; i++) {
+        const chunk =
+          random() < 0.3
+            ? messages[Math.floor(random() * messages.length)]!
+            : new Uint8Array(Math.floor(random() * 300)).map(() => Math.floor(random() * 256));
+        for (const item of framer.push(chunk)) {
+          expect(
+            item instanceof SipParseError ||
+              item instanceof SipRequest ||
+              item instanceof SipResponse,
+          ).toBe(true);
+        }
+        expect(framer.bufferedBytes).toBeLessThanOrEqual(2048 + chunk.length);
+      }
     }
   });
 });
