@@ -46,7 +46,9 @@ async function withStore<T>(
   io: CliIo,
   run: (store: Store) => Promise<T>,
 ): Promise<T> {
-  const config = loadConfig({ argv: { data: flags.data }, env: io.env });
+  // Only the settings that locate the data: a bad CONFAB_HTTP_PORT must not break `user list`.
+  const env = { CONFAB_DATA: io.env['CONFAB_DATA'], CONFAB_CONFIG: io.env['CONFAB_CONFIG'] };
+  const config = loadConfig({ argv: { data: flags.data }, env });
   const store = await openStore({ dataDir: config.dataDir });
   try {
     return await run(store);

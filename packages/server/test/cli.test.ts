@@ -151,6 +151,14 @@ describe('confab user (real binary)', () => {
     expect(run.stdout).toContain('erin');
   });
 
+  it('ignores server settings in the environment that user commands do not need', async () => {
+    const run = await confab(['user', 'list', '--data', join(dir, 'ignore-env')], {
+      CONFAB_HTTP_PORT: 'not-a-port',
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('No users.\n');
+  });
+
   it('removes a user and their line', async () => {
     const data = join(dir, 'remove');
     await confab([

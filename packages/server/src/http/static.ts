@@ -4,7 +4,7 @@
  * survive a reload. When the build is missing, pages answer 503 with a hint to build it.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -50,8 +50,12 @@ function looksLikeFile(path: string): boolean {
  * Registers static serving of `staticDir` and the not-found handler (SPA fallback, JSON 404 under
  * `/api/`, 503 page while the build is missing).
  */
-export async function registerWebApp(app: FastifyInstance, staticDir: string): Promise<void> {
+export async function registerWebApp(app: FastifyInstance, dir: string): Promise<void> {
+  const staticDir = resolve(dir);
   const indexFile = join(staticDir, 'index.html');
+  if (!existsSync(indexFile)) {
+    app.log.warn({ staticDir }, 'the web phone is not built: run `npm run build`, then reload');
+  }
   // Registered even when the directory is missing (the plugin only warns), so a build made while
   // the server runs is served without a restart.
   await app.register(fastifyStatic, {
