@@ -242,6 +242,12 @@ export async function createWebServers(options: WebServersOptions): Promise<WebS
     const host = config.bindAddress;
     const httpPort = await listen(httpServer, config.httpPort, host, 'HTTP', '--http-port');
     const httpsPort = await listen(httpsServer, config.httpsPort, host, 'HTTPS', '--https-port');
+    for (const server of [httpServer, httpsServer]) {
+      // After listen() succeeded an 'error' is unexpected, but unhandled it would end the process.
+      server.on('error', (err) => {
+        logger.error({ err }, 'web server error');
+      });
+    }
     const urlHost = localUrlHost(host);
     logger.info({ httpPort, httpsPort, host }, 'web servers listening');
     return {
