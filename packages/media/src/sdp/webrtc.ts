@@ -20,8 +20,17 @@
  */
 import { parse as transformParse } from 'sdp-transform';
 import { MediaError } from '../engine/errors.js';
-import { formatsOf, isTelephoneEvent, OPUS, rtpMaps, writeSdp } from './sdp.js';
-import type { MediaDescription, SessionDescription } from './sdp.js';
+import type { MediaFormat } from '../bridge/types.js';
+import {
+  formatsOf,
+  isTelephoneEvent,
+  mediaDirection,
+  negotiateFormat,
+  OPUS,
+  rtpMaps,
+  writeSdp,
+} from './sdp.js';
+import type { MediaDescription, MediaDirection, SessionDescription } from './sdp.js';
 
 /** The secure profile WebRTC requires (RFC 8829 §5.1.2); SAVPF without UDP/TLS is accepted too. */
 const WEBRTC_PROFILES: ReadonlySet<string> = new Set(['UDP/TLS/RTP/SAVPF', 'UDP/TLS/RTP/SAVP']);
@@ -44,10 +53,18 @@ export interface SessionShape {
   audioIndex: number;
 }
 
-/** An offer reduced to the audio section werift should negotiate. */
-export interface IsolatedOffer {
+/** A remote description reduced to the audio section werift should negotiate. */
+export interface IsolatedDescription {
   /** SDP for `RTCPeerConnection.setRemoteDescription`. */
   sdp: string;
+  /** Opus and telephone-event/48000 with the remote party's payload type numbers. */
+  format: MediaFormat;
+  /** The direction the remote party wrote for the audio stream. */
+  direction: MediaDirection;
+}
+
+/** A remote offer reduced for werift, with the shape of the session it describes. */
+export interface IsolatedOffer extends IsolatedDescription {
   shape: SessionShape;
 }
 
@@ -60,11 +77,22 @@ function shapeOf(media: MediaDescription): SectionShape {
   };
 }
 
+/** Hash functions of RFC 8122 §5 that DTLS stacks still accept. */
+const FINGERPRINT_HASHES: ReadonlySet<string> = new Set(['sha-1', 'sha-256', 'sha-384', 'sha-512']);
+/** RFC 8122 §5: `2UHEX *(":" 2UHEX)`. */
+const FINGERPRINT_VALUE = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})+$/;
+
 function hasIceAndDtls(session: SessionDescription, media: MediaDescription): boolean {
   const ufrag = media.iceUfrag ?? session.iceUfrag;
   const pwd = media.icePwd ?? session.icePwd;
   const fingerprint = media.fingerprint ?? session.fingerprint;
-  return ufrag !== undefined && pwd !== undefined && fingerprint !== undefined;
+  return (
+    ufrag !== undefined &&
+    pwd !== undefined &&
+    fingerprint !== undefined &&
+    FINGERPRINT_HASHES.has(String(fingerprint.type).toLowerCase()) &&
+    FINGERPRINT_VALUE.test(String(fingerprint.hash))
+  );
 }
 
 /** Keeps Opus/48000/2 and telephone-event/48000 in an audio section (with their fmtp and rtcp-fb). */
@@ -135,23 +163,65 @@ export function isolateWebRtcOffer(
   if (!audio) {
     throw MediaError.sdpInvalid('no DTLS-SRTP audio stream with ICE credentials offering Opus');
   }
-  const bundle = offer.groups?.find((group) => group.type === 'BUNDLE');
+  return {
+    ...describe(offer, audio),
+    shape: { sections: offer.media.map(shapeOf), audioIndex },
+  };
+}
+
+/**
+ * Reduces the remote answer to our offer (whose sections are `shape`) to its audio section for
+ * werift. Throws `MEDIA_SDP_INVALID` when the answer does not mirror the offer (RFC 3264 §6),
+ * rejects the audio stream, lacks ICE/DTLS parameters or picked no Opus.
+ */
+export function isolateWebRtcAnswer(
+  answer: SessionDescription,
+  shape: SessionShape,
+): IsolatedDescription {
+  if (answer.media.length !== shape.sections.length) {
+    throw MediaError.sdpInvalid('the answer does not mirror the offered m= lines');
+  }
+  const media = answer.media[shape.audioIndex]!;
+  if (media.type !== 'audio' || media.port === 0) {
+    throw MediaError.sdpInvalid('the answer rejected the audio stream');
+  }
+  if (!WEBRTC_PROFILES.has(media.protocol.toUpperCase()) || !hasIceAndDtls(answer, media)) {
+    throw MediaError.sdpInvalid('the answer lacks DTLS-SRTP or ICE parameters');
+  }
+  const audio = keepOpusFormats(media);
+  if (!audio) {
+    throw MediaError.sdpInvalid('the answer picked no Opus');
+  }
+  return describe(answer, audio);
+}
+
+function describe(session: SessionDescription, audio: MediaDescription): IsolatedDescription {
+  const format = negotiateFormat(audio, [OPUS]);
+  if (!format) {
+    throw MediaError.internal('Opus vanished from a filtered section');
+  }
+  return {
+    sdp: writeSdp(reduceTo(session, audio)),
+    format,
+    direction: mediaDirection(session, audio),
+  };
+}
+
+/** The description with `audio` as its only section and BUNDLE reduced to it (RFC 8843 §9.2). */
+function reduceTo(session: SessionDescription, audio: MediaDescription): SessionDescription {
+  const bundle = session.groups?.find((group) => group.type === 'BUNDLE');
   const audioMid = audio.mid === undefined ? undefined : String(audio.mid);
   const bundled =
-    bundle !== undefined && audioMid !== undefined && bundle.mids.split(' ').includes(audioMid);
-  const reduced: SessionDescription = {
-    ...offer,
-    media: [audio],
-  };
+    bundle !== undefined &&
+    audioMid !== undefined &&
+    String(bundle.mids).split(' ').includes(audioMid);
+  const reduced: SessionDescription = { ...session, media: [audio] };
   if (bundled) {
     reduced.groups = [{ type: 'BUNDLE', mids: audioMid }];
   } else {
     delete reduced.groups;
   }
-  return {
-    sdp: writeSdp(reduced),
-    shape: { sections: offer.media.map(shapeOf), audioIndex },
-  };
+  return reduced;
 }
 
 /** The o= values a leg keeps across the dialog (RFC 3264 §8). */
