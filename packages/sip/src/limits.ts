@@ -36,6 +36,9 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = Object.freeze({
   maxHeaderLineBytes: 8192,
 });
 
+/** Options objects already resolved: transports pass the same object for every message. */
+const RESOLVED = new WeakMap<ParseOptions, ParseLimits>();
+
 /**
  * Applies the defaults to `options`.
  * @throws TypeError when a limit is not a positive safe integer (a caller mistake).
@@ -43,6 +46,10 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = Object.freeze({
 export function resolveParseLimits(options?: ParseOptions): ParseLimits {
   if (options === undefined) {
     return DEFAULT_PARSE_LIMITS;
+  }
+  const known = RESOLVED.get(options);
+  if (known !== undefined) {
+    return known;
   }
   const limits: ParseLimits = {
     maxMessageBytes: options.maxMessageBytes ?? DEFAULT_PARSE_LIMITS.maxMessageBytes,
@@ -54,5 +61,6 @@ export function resolveParseLimits(options?: ParseOptions): ParseLimits {
       throw new TypeError(`ParseOptions.${name} must be a positive integer, got ${String(value)}`);
     }
   }
+  RESOLVED.set(options, limits);
   return limits;
 }

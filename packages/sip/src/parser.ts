@@ -173,7 +173,7 @@ function parseStartLine(line: string, limits: ParseLimits): StartLine {
     problem ??= tooLarge('Request-Line', 414);
   } else {
     try {
-      // RFC 4475 §3.1.2.7: extra SP between the elements is invalid; reading it as part of
+      // RFC 4475 §3.1.2.9: extra SP between the elements is invalid; reading it as part of
       // the URI makes it a 400.
       uri = parseUri(line.slice(sp1 + 1, sp2));
     } catch (error) {
@@ -219,7 +219,12 @@ function parseHead(text: string, limits: ParseLimits): Head {
   if (lineEnd === -1) {
     lineEnd = text.length;
   }
-  const startLineEnd = lineEnd > 0 && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
+  // Trailing SP after the SIP-Version is invalid; RFC 4475 §3.1.2.10 lets us be liberal.
+  const startLineEnd = skipWsBack(
+    text,
+    0,
+    lineEnd > 0 && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd,
+  );
   const start = parseStartLine(text.slice(0, startLineEnd), limits);
   const { message } = start;
   let problem = start.problem;
@@ -649,9 +654,9 @@ const SINGLE_HEADERS = ['Call-ID', 'CSeq', 'From', 'To', 'Max-Forwards'] as cons
 
 /**
  * Sanity checks a UAS or proxy applies to a request before processing it (RFC 3261 §8.2,
- * §16.3 step 1): Request-URI scheme sip/sips (else 416), To, From, Call-ID, CSeq and Via
- * present and readable, each single-valued header once, CSeq method equal to the request
- * method, Max-Forwards (optional) in range.
+ * §16.3 step 1): Request-URI scheme sip/sips (else 416) without URI headers, To, From,
+ * Call-ID, CSeq and Via present and readable, each single-valued header once, CSeq method
+ * equal to the request method, Max-Forwards (optional) in range.
  *
  * @throws SipParseError — `SIP_MISSING_HEADER` (400, no `partial`: a response cannot be built)
  *   or `SIP_PARSE_ERROR` / `SIP_UNSUPPORTED_URI_SCHEME` with `partial` set to the request.
@@ -673,6 +678,10 @@ export function validateRequest(m: SipRequest): void {
   }
   if (m.uri.host.length === 0) {
     throw SipParseError.malformed('Request-URI has no host', m);
+  }
+  if (m.uri.headers.size > 0) {
+    // §19.1.1 (table of URI components), RFC 4475 §3.1.2.11: no headers in a Request-URI.
+    throw SipParseError.malformed('Request-URI carries URI headers', m);
   }
   for (const name of SINGLE_HEADERS) {
     if (m.headers.getAll(name).length > 1) {

@@ -57,6 +57,7 @@ const BACKSLASH = 0x5c;
 const PERCENT = 0x25;
 const SEMI = 0x3b;
 const LAQUOT = 0x3c;
+const QUESTION = 0x3f;
 
 const MAX_PORT = 65_535;
 const decoder = new TextDecoder();
@@ -697,6 +698,10 @@ export function parseNameAddr(text: string): NameAddr {
       const code = text.charCodeAt(uriEnd);
       if (code === SEMI || code === SP || code === HTAB) {
         break;
+      }
+      if (code === QUESTION) {
+        // §20.10: a URI with URI headers must be enclosed in <> (RFC 4475 §3.1.2.13).
+        throw malformed('addr-spec (URI headers need <>)', text);
       }
       uriEnd++;
     }

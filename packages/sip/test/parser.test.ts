@@ -602,6 +602,115 @@ describe('validateRequest (§8.2, §16.3)', () => {
   });
 });
 
+describe('RFC 4475 categories, with our own messages', () => {
+  it('accepts the widest valid user and password characters (§3.1.1.2)', () => {
+    const user = "1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*";
+    const password = "&it+has=1,weird!*pas$wo~d_too.(doesn't-it)";
+    const m = request(invite('', '', `INVITE sip:${user}:${password}@example.com SIP/2.0`));
+    expect(m.uri.user).toBe(user);
+    expect(m.uri.password).toBe(password);
+  });
+
+  it('accepts % in a method token and an escaped NUL in a user part (§3.1.1.4, §3.1.1.5)', () => {
+    const text = invite('', '', 'RE%47IST%45R sip:null-%00-null@example.com SIP/2.0').replace(
+      'CSeq: 314159 INVITE',
+      'CSeq: 1 RE%47IST%45R',
+    );
+    const m = request(text);
+    expect(m.method).toBe('RE%47IST%45R');
+    expect(m.uri.user).toBe('null-\u0000-null');
+    expect(() => {
+      validateRequest(m);
+    }).not.toThrow();
+  });
+
+  it('accepts a display name glued to <, and a semicolon in the user part (§3.1.1.6, §3.1.1.9)', () => {
+    const m = request(
+      invite('', '', 'OPTIONS sip:user;par=u%40example.net@example.com SIP/2.0')
+        .replace('CSeq: 314159 INVITE', 'CSeq: 1 OPTIONS')
+        .replace('From: Alice <sip', 'From: caller<sip'),
+    );
+    expect(m.uri.user).toBe('user;par=u@example.net');
+    expect(getFrom(m).displayName).toBe('caller');
+  });
+
+  it('keeps only the first of two requests in one datagram (§3.1.1.8)', () => {
+    const m = request(invite() + invite('', '', 'BYE sip:bob@biloxi.com SIP/2.0'));
+    expect(m.method).toBe('INVITE');
+    expect(m.body.length).toBe(0);
+  });
+
+  it('accepts SP at the end of the Request-Line (§3.1.2.10, liberal)', () => {
+    expect(request(invite('', '', 'OPTIONS sip:remote-target@example.com SIP/2.0  ')).method).toBe(
+      'OPTIONS',
+    );
+  });
+
+  it('answers a Request-URI of an unknown or atypical scheme with 416 (§3.3.2, §3.3.3)', () => {
+    for (const uri of [
+      'nobodyKnowsThisScheme:totallyopaquecontent',
+      'soap.beep://192.0.2.103:3002',
+    ]) {
+      expect(parseError(invite('', '', `OPTIONS ${uri} SIP/2.0`)).status).toBe(416);
+    }
+  });
+
+  it('rejects a Request-URI enclosed in <> with 400 (§3.1.2.7)', () => {
+    const error = parseError(invite('', '', 'INVITE <sip:user@example.com> SIP/2.0'));
+    expect(error.status).toBe(400);
+    expect(error.partial).toBeDefined();
+  });
+
+  it('rejects URI headers in the Request-URI (§3.1.2.11)', () => {
+    const m = request(
+      invite('', '', 'INVITE sip:user@example.com?Route=%3Csip:example.com%3E SIP/2.0'),
+    );
+    expect(() => {
+      validateRequest(m);
+    }).toThrow(SipParseError);
+  });
+
+  it.each([
+    [
+      'an addr-spec with URI headers outside <> (§3.1.2.13)',
+      'Contact: sip:user@example.com?Route=%3Csip:sip.example.com%3E\r\n',
+      getContacts,
+    ],
+    [
+      'spaces inside <> (§3.1.2.14)',
+      'To: "Watson, Thomas" < sip:t.watson@example.org >\r\n',
+      getTo,
+    ],
+    [
+      'non-token characters in an unquoted display name (§3.1.2.15)',
+      'To: Bell, Alexander <sip:a.g.bell@example.com>\r\n',
+      getTo,
+    ],
+    [
+      'an unterminated quoted display name (§3.1.2.6)',
+      'To: "Mr. J. User <sip:j.user@example.com>\r\n',
+      getTo,
+    ],
+  ] as const)('rejects %s', (_what, header, read) => {
+    const text = invite(header).replace('To: Bob <sip:bob@biloxi.com>\r\n', '');
+    const m = request(text);
+    try {
+      read(m);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(SipParseError);
+      expect((error as SipParseError).status).toBe(400);
+    }
+  });
+
+  it('rejects an overlarge status code (§3.1.2.19)', () => {
+    expect(
+      parseError('SIP/2.0 4294967301 better not break the receiver\r\nContent-Length: 0\r\n\r\n')
+        .code,
+    ).toBe('SIP_PARSE_ERROR');
+  });
+});
+
 /** Deterministic PRNG (mulberry32) so that fuzz failures reproduce. */
 function prng(seed: number): () => number {
   let state = seed >>> 0;
