@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isInvalidStateError } from '@confab/core';
 import type { SipRequest, SipResponse } from '../src/message.js';
+import { createCancel } from '../src/transaction/messages.js';
 import type { Flow } from '../src/transport.js';
 import type { TransactionState } from '../src/transaction/types.js';
 import { TCP, UDP, lastSent, makeLayer, makeRequest, respondTo } from './transaction-fixtures.js';
@@ -143,6 +144,27 @@ describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026 §7.2)', () => 
     layer.receive(ok, UDP);
     expect(responses).toEqual([200]);
     expect(strays).toEqual([ok]);
+  });
+
+  it('times out 64*T1 after a CANCEL when no final response comes (§9.1)', () => {
+    const { layer, clock, request, tx, events } = clientSetup('INVITE');
+    layer.receive(respondTo(request, 180), UDP);
+    clock.advance(60_000);
+    layer.sendRequest(createCancel(request), UDP);
+    clock.advance(64 * T1 - 1);
+    expect(tx.state).toBe('Proceeding');
+    clock.advance(1);
+    expect(events).toEqual(['timeout', 'terminated']);
+  });
+
+  it('is not timed out after a CANCEL when the 487 arrives', () => {
+    const { layer, clock, request, events, responses } = clientSetup('INVITE');
+    layer.receive(respondTo(request, 180), UDP);
+    layer.sendRequest(createCancel(request), UDP);
+    layer.receive(respondTo(request, 487), UDP);
+    clock.advance(64 * T1);
+    expect(responses).toEqual([180, 487]);
+    expect(events).toEqual(['terminated']);
   });
 
   it('does not retransmit over a reliable transport, but Timer B still fires', () => {

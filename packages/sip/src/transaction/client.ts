@@ -112,6 +112,20 @@ export class InviteClientTransaction
     }
   }
 
+  /**
+   * A CANCEL for this INVITE was sent. §9.1: without a final response within 64·T1, the
+   * INVITE transaction is considered cancelled; it then times out like Timer B.
+   */
+  cancelSent(): void {
+    if ((this.state === Calling || this.state === Proceeding) && !this.timers.has('cancel')) {
+      this.timers.set('cancel', 64 * this.context.timers.T1, () => {
+        this.logger.info({}, 'INVITE client transaction: no final response after CANCEL');
+        this.emit('timeout');
+        this.terminate();
+      });
+    }
+  }
+
   /** §17.1.1.3: the transaction itself ACKs a 300–699 response. */
   #complete(response: SipResponse): void {
     this.timers.clearAll();

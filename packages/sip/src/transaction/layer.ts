@@ -136,7 +136,8 @@ export class TransactionLayer extends TypedEmitter<TransactionLayerEvents> {
         this.#receiveResponse(message, flow);
       }
     } catch (error) {
-      this.#logger.info(
+      // Debug level: a peer must not be able to flood the logs.
+      this.#logger.debug(
         { err: error, flow: flowKey(flow), kind: message.type },
         'dropped a message the transaction layer cannot match',
       );
@@ -145,7 +146,8 @@ export class TransactionLayer extends TypedEmitter<TransactionLayerEvents> {
 
   /**
    * Sends a request in a new client transaction. The TU has put the top Via with a fresh
-   * RFC 3261 branch (`newBranch()`), except for CANCEL, which reuses the INVITE's (§9.1).
+   * RFC 3261 branch (`newBranch()`), except for CANCEL, which reuses the INVITE's (§9.1);
+   * sending a CANCEL also bounds the INVITE transaction to 64·T1 more (§9.1).
    * A failure of the first send is reported as `transportError` on the next clock tick, so
    * listeners attached after this call returns see it.
    *
@@ -186,12 +188,20 @@ export class TransactionLayer extends TypedEmitter<TransactionLayerEvents> {
         : new NonInviteClientTransaction(id, request, flow, context);
     this.#client.set(id, tx);
     tx.start();
+    if (request.method === 'CANCEL') {
+      const invite = this.#client.get(clientKey(branch, 'INVITE'));
+      if (invite instanceof InviteClientTransaction) {
+        invite.cancelSent();
+      }
+    }
     return tx;
   }
 
   /**
    * The INVITE server transaction a CANCEL targets (§9.2: the CANCEL matches it by the
-   * §17.2.3 rules, with method INVITE), if it is still alive.
+   * §17.2.3 rules, with method INVITE), if it is still alive. The TU answers the CANCEL 200
+   * when one is found (481 otherwise), and the INVITE 487 only if its state is still
+   * `Proceeding`: once a final response was sent, the CANCEL has no effect on it.
    */
   findInviteServerTransaction(cancel: SipRequest): ServerTransaction | undefined {
     try {
@@ -225,7 +235,7 @@ export class TransactionLayer extends TypedEmitter<TransactionLayerEvents> {
     getCSeq(request);
     const branch = via.params.get('branch');
     if (!isRfc3261Branch(branch)) {
-      this.#logger.info(
+      this.#logger.debug(
         { method: request.method, flow: flowKey(flow) },
         'request without an RFC 3261 branch: not matched to transactions',
       );
