@@ -416,3 +416,21 @@ describe('RelayBridge lifecycle', () => {
     expect(bob.sent.length).toBeGreaterThan(0);
   });
 });
+
+describe('RelayBridge fault containment', () => {
+  it('contains an exception thrown by the destination leg and counts it', () => {
+    const clock = new TestClock();
+    const bridge = new RelayBridge({ id: 'faulty', clock });
+    const alice = new FakePort('alice', format(PCMU), clock);
+    const bob = new FakePort('bob', format(PCMU), clock);
+    bob.sendRtp = () => {
+      throw new Error('socket closed');
+    };
+    bridge.add(alice);
+    bridge.add(bob);
+    const source = new RtpSource({ ssrc: 1, payloadType: 0, samplesPerPacket: 160 });
+    expect(() => bridge.receive('alice', source.next(PAYLOAD))).not.toThrow();
+    expect(() => bridge.receive('alice', source.next(PAYLOAD))).not.toThrow();
+    expect(bridge.portStats('alice')).toMatchObject({ received: 2, forwarded: 2, failed: 2 });
+  });
+});

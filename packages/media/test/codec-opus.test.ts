@@ -70,6 +70,18 @@ describe('OpusEncoder / OpusDecoder', () => {
     expect(toneAmplitude(out, 48000, 440, 4800, 4800 + 13200)).toBeGreaterThan(6000);
   });
 
+  it('decodes a payload that is a view into a larger datagram (as parseRtp returns it)', () => {
+    const encoder = new OpusEncoder();
+    const payload = encoder.encode(
+      new ToneGenerator({ frequency: 440, sampleRate: 48000 }).next(960),
+    );
+    const datagram = new Uint8Array(12 + payload.length).fill(0x80);
+    datagram.set(payload, 12);
+    const direct = new OpusDecoder().decode(payload)!.slice();
+    const viewed = new OpusDecoder().decode(datagram.subarray(12))!.slice();
+    expect(Array.from(viewed)).toEqual(Array.from(direct));
+  });
+
   it('rejects frames of the wrong length with TypeError', () => {
     expect(() => new OpusEncoder().encode(new Int16Array(480))).toThrow(TypeError);
   });

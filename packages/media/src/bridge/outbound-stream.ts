@@ -52,12 +52,17 @@ const NO_CSRCS: readonly number[] = Object.freeze([]);
 /**
  * Rewrites packets from any source onto one continuous outgoing RTP stream.
  *
- * Continuity rule (RFC 3550 §5.1; RFC 7160 §4.3 for the clock-rate change of a new source): on
- * a source change the next packet takes the next sequence number, its timestamp continues from
- * the last one sent plus the wall-clock time elapsed since then (at least one packet duration,
- * so media never overlaps), and it carries the marker bit so that receivers resynchronise their
- * playout. Within one source, sequence gaps and timestamp spacing are preserved as they are,
- * so loss and silence suppression stay visible to the receiver.
+ * Continuity rule (RFC 3550 §5.1): on a source change the next packet takes the next sequence
+ * number, its timestamp continues from the last one sent plus the wall-clock time elapsed since
+ * then in this stream's clock units (at least one packet duration, so media never overlaps) —
+ * the same elapsed-time rule RFC 7160 applies when a stream's timestamp clock changes, which
+ * also covers a source whose own clock differs (the mixer, a transcoder) — and it carries the
+ * marker bit so that receivers resynchronise their playout. Within one source, sequence gaps
+ * and timestamp spacing are preserved as they are, so loss and silence suppression stay
+ * visible to the receiver.
+ *
+ * The stream's own clock rate is fixed: a leg that renegotiates to a codec with another clock
+ * rate should start a new stream (new SSRC), the approach RFC 7160 recommends for senders.
  *
  * Allocation: one packet object per call; no closures, no strings.
  */

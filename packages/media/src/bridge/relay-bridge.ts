@@ -79,6 +79,8 @@ interface Direction {
   readonly to: BridgePort;
   readonly route: Route;
   readonly audioPayloadType: number;
+  /** The source law of a {@link Route.G711} direction. */
+  readonly g711From: 'PCMU' | 'PCMA';
   readonly transcoder: Transcoder | undefined;
   readonly eventRoute: EventRoute;
   readonly eventPayloadType: number;
@@ -99,6 +101,8 @@ export interface RelayPortStats {
   forwarded: number;
   /** Clock time of the last packet received from the port (−1: none yet); for RTP timeouts. */
   lastReceivedAt: number;
+  /** Packets whose forwarding threw (the first failure is logged). */
+  failed: number;
 }
 
 /** One port of the bridge and the direction from it to the other port. */
@@ -178,7 +182,7 @@ export class RelayBridge extends TypedEmitter<RelayBridgeEvents> {
     }
     const slot: Slot = {
       port,
-      stats: { received: 0, forwarded: 0, lastReceivedAt: -1 },
+      stats: { received: 0, forwarded: 0, lastReceivedAt: -1, failed: 0 },
       ssrc: -1,
       key: '',
       toOther: undefined,
@@ -250,12 +254,20 @@ export class RelayBridge extends TypedEmitter<RelayBridgeEvents> {
       direction.transcoder?.reset();
     }
     const format = slot.port.format;
-    if (packet.payloadType === format.audio.payloadType) {
-      slot.stats.forwarded++;
-      this.#forwardAudio(slot, direction, packet);
-    } else if (packet.payloadType === format.telephoneEvent?.payloadType) {
-      slot.stats.forwarded++;
-      this.#forwardEvent(slot, direction, packet);
+    try {
+      if (packet.payloadType === format.audio.payloadType) {
+        slot.stats.forwarded++;
+        this.#forwardAudio(slot, direction, packet);
+      } else if (packet.payloadType === format.telephoneEvent?.payloadType) {
+        slot.stats.forwarded++;
+        this.#forwardEvent(slot, direction, packet);
+      }
+    } catch (error) {
+      // A failing destination (closed socket, codec fault) must not break the source's
+      // receive loop; report the first failure of a run, count the rest.
+      if (slot.stats.failed++ === 0) {
+        this.#logger.warn({ err: error, from: fromPortId, to: to.id }, 'forwarding failed');
+      }
     }
   }
 
@@ -294,7 +306,7 @@ export class RelayBridge extends TypedEmitter<RelayBridgeEvents> {
       case Route.G711: {
         const out = to.output.write(packet, this.#sourceKey(slot, packet.ssrc));
         out.payloadType = direction.audioPayloadType;
-        out.payload = transcodeG711(packet.payload, slot.port.format.audio.name as 'PCMU' | 'PCMA');
+        out.payload = transcodeG711(packet.payload, direction.g711From);
         to.sendRtp(out);
         return;
       }
@@ -414,6 +426,7 @@ export class RelayBridge extends TypedEmitter<RelayBridgeEvents> {
       to,
       route,
       audioPayloadType: b.payloadType,
+      g711From: a.name === 'PCMA' ? 'PCMA' : 'PCMU',
       transcoder,
       eventRoute,
       eventPayloadType: toEvent?.payloadType ?? -1,
