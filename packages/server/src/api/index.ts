@@ -1,0 +1,85 @@
+/**
+ * The Wazo-compatible REST API: wazo-auth (`/api/auth/0.1`) and the wazo-confd read subset
+ * (`/api/confd/1.1`). Paths, JSON fields, status codes and error shapes follow
+ * shared/specs/wazo-server-protocols.md so that the real `@wazo/sdk` logs in unchanged.
+ *
+ * Every route carries a Fastify JSON schema (params, querystring, body, success response), so
+ * `await app.register(fastifySwagger, { openapi: … })` before {@link registerPlatformApi} is all
+ * an OpenAPI document needs.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '@confab/core';
+import { TokenService } from '../auth/tokens.js';
+import type { ConfabConfig } from '../config.js';
+import type { Store } from '../store/types.js';
+import { authRoutes } from './auth.js';
+import { confdRoutes } from './confd.js';
+
+/** Base paths (spec §1). */
+export const AUTH_PREFIX = '/api/auth/0.1';
+export const CONFD_PREFIX = '/api/confd/1.1';
+
+/** Dependencies of {@link registerPlatformApi}. */
+export interface PlatformApiDeps {
+  readonly store: Store;
+  readonly config: Pick<ConfabConfig, 'sipDomain' | 'advertisedAddress' | 'httpsPort'>;
+  readonly logger: Logger;
+  /**
+   * The token service to use. Pass one (from {@link TokenService.open}) to share it with the
+   * event websocket and calld; without it one is opened here and closed with `app`.
+   */
+  readonly tokens?: TokenService;
+}
+
+/**
+ * Mounts the auth and confd routes on `app` (Fastify 5). Each prefix gets its own error handler
+ * (APIException or legacy shape), not-found handler and lenient JSON body parser; routes outside
+ * these prefixes are untouched.
+ */
+export async function registerPlatformApi(
+  app: FastifyInstance,
+  deps: PlatformApiDeps,
+): Promise<void> {
+  const logger = deps.logger.child({ component: 'api' });
+  let tokens = deps.tokens;
+  if (tokens === undefined) {
+    const owned = await TokenService.open({ store: deps.store, logger: deps.logger });
+    app.addHook('onClose', async () => {
+      await owned.close();
+    });
+    tokens = owned;
+  }
+  await app.register(authRoutes, { prefix: AUTH_PREFIX, tokens, store: deps.store, logger });
+  await app.register(confdRoutes, {
+    prefix: CONFD_PREFIX,
+    tokens,
+    store: deps.store,
+    config: { sipDomain: deps.config.sipDomain },
+    logger,
+  });
+}
+
+export {
+  ApiError,
+  API_ERRORS,
+  InvalidDataError,
+  prepareApiScope,
+  sendApiError,
+  toApiError,
+} from './errors.js';
+export type {
+  ApiErrorCode,
+  ApiExceptionBody,
+  ApiScopeOptions,
+  FieldError,
+  LegacyErrorBody,
+} from './errors.js';
+export {
+  extractToken,
+  getRequestAuth,
+  requestTenant,
+  requireToken,
+  resolveUserUuid,
+} from './guard.js';
+export type { RequestAuth } from './guard.js';
+export { WAZO_VERSION } from './confd-views.js';
