@@ -1,0 +1,56 @@
+/**
+ * Events of `Phone`, with the string values and listener arguments of `@wazo/sdk`
+ * (spec wazo-js-sdk §3.3), so Wazo applications subscribe unchanged:
+ * `Phone.on(Phone.ON_CALL_INCOMING, (callSession, wantsVideo) => …)`.
+ *
+ * Only events this SDK really emits are declared. Differences from `@wazo/sdk`:
+ * `onCallFailed` is emitted (Wazo declares it and never emits it) and carries the error;
+ * listeners registered before `connect()` are kept (Wazo drops them).
+ */
+import type { CallSession } from '../domain/call-session.js';
+import type { PhoneError } from '../errors.js';
+
+export const PhoneEvent = {
+  /** The SIP registration was accepted. `()` */
+  ON_REGISTERED: 'onRegistered',
+  /** Unregistered: `disconnect()`, registration lost, or SIP WebSocket lost. `()` */
+  ON_UNREGISTERED: 'onUnRegistered',
+  /** `call()` sent the INVITE. `(callSession)` */
+  ON_CALL_OUTGOING: 'onCallOutgoing',
+  /** A provisional response (180/183) to our INVITE. `(callSession)` */
+  ON_PROGRESS: 'onProgress',
+  /** An INVITE arrived. `(callSession, wantsToDoVideo)` */
+  ON_CALL_INCOMING: 'onCallIncoming',
+  /** `accept()` was called, before the 200 OK is sent. `(callSession)` */
+  ON_CALL_ANSWERED: 'onCallAnswered',
+  /** The call is established, for both directions. `(callSession, cameraEnabled)` */
+  ON_CALL_ACCEPTED: 'onCallAccepted',
+  /** Our INVITE got a final negative response from the network (e.g. 486, 603, 404). `(callSession)` */
+  ON_CALL_REJECTED: 'onCallRejected',
+  /** The caller cancelled an incoming call. `(callSession, elsewhere)` */
+  ON_CALL_CANCELED: 'onCallCanceled',
+  /** The call could not be set up or lost its media. `(callSession, error)` */
+  ON_CALL_FAILED: 'onCallFailed',
+  /** The call is over, whatever the reason; always the last event of a call. `(callSession, wasCurrent)` */
+  ON_CALL_ENDED: 'onCallEnded',
+  /** Remote audio arrived; browsers already play it. `(mediaStream)` */
+  ON_AUDIO_STREAM: 'onAudioStream',
+} as const;
+export type PhoneEventName = (typeof PhoneEvent)[keyof typeof PhoneEvent];
+
+/** Listener arguments of every {@link PhoneEvent}. */
+export interface PhoneEvents {
+  onRegistered: [];
+  onUnRegistered: [];
+  onCallOutgoing: [callSession: CallSession];
+  onProgress: [callSession: CallSession];
+  onCallIncoming: [callSession: CallSession, wantsToDoVideo: boolean];
+  onCallAnswered: [callSession: CallSession];
+  onCallAccepted: [callSession: CallSession, cameraEnabled: boolean];
+  onCallRejected: [callSession: CallSession];
+  onCallCanceled: [callSession: CallSession, elsewhere: boolean];
+  onCallFailed: [callSession: CallSession, error: PhoneError];
+  onCallEnded: [callSession: CallSession, wasCurrent: boolean];
+  onAudioStream: [stream: MediaStream];
+  [event: string]: unknown[];
+}
