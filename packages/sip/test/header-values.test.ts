@@ -252,6 +252,8 @@ describe('message accessors', () => {
   it.each([
     ['Call-ID', 'a b', getCallId],
     ['Call-ID', '', getCallId],
+    ['Call-ID', 'abc\u0000def', getCallId],
+    ['Call-ID', 'abc\rdef', getCallId],
     ['CSeq', 'INVITE 1', getCSeq],
     ['Via', 'SIP/2.0/UDP', getTopVia],
     ['From', '<sip:alice@atlanta.com', getFrom],

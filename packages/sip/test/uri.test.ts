@@ -272,6 +272,15 @@ describe('parseNameAddr (§20.10)', () => {
     expect(codeOf(() => parseNameAddr(text))).toBe('SIP_PARSE_ERROR');
   });
 
+  it('requires <> around a URI with URI headers (§20.10)', () => {
+    expect(codeOf(() => parseNameAddr('sip:user@example.com?Route=%3Csip:a.com%3E'))).toBe(
+      'SIP_PARSE_ERROR',
+    );
+    expect(
+      parseNameAddr('<sip:user@example.com?Route=%3Csip:a.com%3E>').uri.headers.get('route'),
+    ).toBe('<sip:a.com>');
+  });
+
   it('reports a tel: URI as an unsupported scheme', () => {
     expect(codeOf(() => parseNameAddr('<tel:+12015550123>'))).toBe('SIP_UNSUPPORTED_URI_SCHEME');
   });
