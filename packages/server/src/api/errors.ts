@@ -260,12 +260,19 @@ export function validationDetails(error: FastifyError): Record<string, FieldErro
  * marshmallow error): `{'expiration': ['Must be …']}`.
  */
 export function formatFieldMessages(fields: Readonly<Record<string, readonly string[]>>): string {
-  const quote = (text: string): string =>
-    `'${text.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
   const parts = Object.entries(fields).map(
-    ([field, messages]) => `${quote(field)}: [${messages.map(quote).join(', ')}]`,
+    ([field, messages]) => `${pythonRepr(field)}: [${messages.map(pythonRepr).join(', ')}]`,
   );
   return `{${parts.join(', ')}}`;
+}
+
+/** Python's `repr()` of a str: single quotes unless the text has one and no double quote. */
+function pythonRepr(text: string): string {
+  const escaped = text.replaceAll('\\', '\\\\').replaceAll('\n', '\\n');
+  if (text.includes("'") && !text.includes('"')) {
+    return `"${escaped}"`;
+  }
+  return `'${escaped.replaceAll("'", "\\'")}'`;
 }
 
 /** Maps anything thrown in a route to an {@link ApiError}; never throws. */
