@@ -1,0 +1,398 @@
+/**
+ * The in-process media engine: legs and relay bridges on the current thread.
+ *
+ * Close cascade (documented once, here):
+ *
+ * ```text
+ * engine.close()  → every bridge.close() (`bridgeClosed`) → every leg.close() → `legClosed`
+ *                   (reason engine-closed)
+ * closeLeg(id)    → leg.close() → leaves its bridge (a bridge left empty is closed:
+ *                   `bridgeClosed`) → `legClosed`
+ * unbridge(id)    → bridge.close() → `bridgeClosed`; its legs stay open and can join another
+ * ```
+ *
+ * A leg that fails (ICE/DTLS) reports `legState: failed` and stays until `closeLeg`: the
+ * control plane decides whether that ends the call.
+ */
+import { randomUUID } from 'node:crypto';
+import { InvalidStateError, silentLogger, TypedEmitter } from '@confab/core';
+import type { Logger } from '@confab/core';
+import { RelayBridge } from '../bridge/relay-bridge.js';
+import type { Clock, MediaFormat } from '../bridge/types.js';
+import { DEFAULT_PORT_RANGE, PortAllocator } from '../legs/port-allocator.js';
+import { RtpLeg } from '../legs/rtp-leg.js';
+import { LegKind, LegState } from '../legs/types.js';
+import type { MediaLeg } from '../legs/types.js';
+import { WebRtcLeg } from '../legs/webrtc-leg.js';
+import { MediaError } from './errors.js';
+import { LegCloseReason } from './types.js';
+import type {
+  CreateLegParams,
+  LocalMediaEngineOptions,
+  MediaCommand,
+  MediaCommandOf,
+  MediaCommandResults,
+  MediaCommandType,
+  MediaEngine,
+  MediaEngineEvents,
+  MediaEngineStats,
+} from './types.js';
+
+interface LegEntry {
+  readonly leg: MediaLeg;
+  readonly group: string;
+  bridge: BridgeEntry | undefined;
+  closeReason: LegCloseReason;
+}
+
+interface BridgeEntry {
+  readonly bridge: RelayBridge;
+  readonly legs: Set<LegEntry>;
+}
+
+const EngineState = {
+  Open: 'open',
+  Closing: 'closing',
+  Closed: 'closed',
+} as const;
+type EngineState = (typeof EngineState)[keyof typeof EngineState];
+
+const SYSTEM_CLOCK: Clock = { now: () => performance.now() };
+
+/** Longest id or group accepted from the control plane. */
+const MAX_ID_LENGTH = 256;
+
+function assertId(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
+    throw new TypeError(
+      `${name} must be a non-empty string of at most ${MAX_ID_LENGTH} characters`,
+    );
+  }
+}
+
+function assertString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string') {
+    throw new TypeError(`${name} must be a string`);
+  }
+}
+
+function sameFormat(a: MediaFormat, b: MediaFormat): boolean {
+  return (
+    a.audio.name === b.audio.name &&
+    a.audio.payloadType === b.audio.payloadType &&
+    a.audio.clockRate === b.audio.clockRate &&
+    a.telephoneEvent?.payloadType === b.telephoneEvent?.payloadType &&
+    a.telephoneEvent?.clockRate === b.telephoneEvent?.clockRate
+  );
+}
+
+/** The in-process {@link MediaEngine}. */
+export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements MediaEngine {
+  readonly #options: LocalMediaEngineOptions;
+  readonly #addresses: readonly string[];
+  readonly #allocator: PortAllocator;
+  readonly #logger: Logger;
+  readonly #clock: Clock = SYSTEM_CLOCK;
+  readonly #legs = new Map<string, LegEntry>();
+  readonly #bridges = new Map<string, BridgeEntry>();
+  #state: EngineState = EngineState.Open;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: LocalMediaEngineOptions = {}) {
+    super();
+    this.#options = options;
+    this.#addresses = options.addresses ?? ['127.0.0.1'];
+    if (this.#addresses.length === 0) {
+      throw new TypeError('the media engine needs at least one address');
+    }
+    // Own allocator: engines of one thread must be given disjoint ranges.
+    this.#allocator = new PortAllocator(options.portRange ?? DEFAULT_PORT_RANGE);
+    this.#logger = (options.logger ?? silentLogger).child({ component: 'media-engine' });
+  }
+
+  async createLeg(params: CreateLegParams): Promise<{ legId: string }> {
+    return this.execute({ type: 'createLeg', ...params });
+  }
+
+  async createOffer(legId: string): Promise<string> {
+    return (await this.execute({ type: 'createOffer', legId })).sdp;
+  }
+
+  async acceptOffer(legId: string, sdp: string): Promise<string> {
+    return (await this.execute({ type: 'acceptOffer', legId, sdp })).sdp;
+  }
+
+  async acceptAnswer(legId: string, sdp: string): Promise<void> {
+    await this.execute({ type: 'acceptAnswer', legId, sdp });
+  }
+
+  async bridge(legIdA: string, legIdB: string): Promise<{ bridgeId: string }> {
+    return this.execute({ type: 'bridge', legIdA, legIdB });
+  }
+
+  async unbridge(bridgeId: string): Promise<void> {
+    await this.execute({ type: 'unbridge', bridgeId });
+  }
+
+  async closeLeg(legId: string): Promise<void> {
+    await this.execute({ type: 'closeLeg', legId });
+  }
+
+  async stats(): Promise<MediaEngineStats> {
+    return this.execute({ type: 'stats' });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#teardown();
+    return this.#closing;
+  }
+
+  /**
+   * Runs one command. Caller mistakes (wrong argument types) reject with `TypeError`, calls on
+   * a closed engine with `InvalidStateError`, everything else with a {@link MediaError}.
+   */
+  async execute<T extends MediaCommandType>(
+    command: MediaCommandOf<T>,
+  ): Promise<MediaCommandResults[T]> {
+    return (await this.#dispatch(command)) as MediaCommandResults[T];
+  }
+
+  async #dispatch(command: MediaCommand): Promise<MediaCommandResults[MediaCommandType]> {
+    if (typeof command !== 'object' || command === null) {
+      throw new TypeError('a media command must be an object');
+    }
+    if (command.type === 'close') {
+      await this.close();
+      return null;
+    }
+    if (command.type === 'stats') {
+      return this.#stats();
+    }
+    if (this.#state !== EngineState.Open) {
+      throw InvalidStateError.closed('MediaEngine');
+    }
+    switch (command.type) {
+      case 'createLeg':
+        return this.#createLeg(command.kind, command.group);
+      case 'createOffer': {
+        const entry = this.#entry(command.legId);
+        const sdp = await entry.leg.createOffer();
+        return { sdp };
+      }
+      case 'acceptOffer': {
+        assertString(command.sdp, 'sdp');
+        const entry = this.#entry(command.legId);
+        const before = entry.leg.format;
+        const sdp = await entry.leg.acceptOffer(command.sdp);
+        this.#refreshBridge(entry, before);
+        return { sdp };
+      }
+      case 'acceptAnswer': {
+        assertString(command.sdp, 'sdp');
+        const entry = this.#entry(command.legId);
+        const before = entry.leg.format;
+        await entry.leg.acceptAnswer(command.sdp);
+        this.#refreshBridge(entry, before);
+        return null;
+      }
+      case 'bridge':
+        return this.#bridge(command.legIdA, command.legIdB);
+      case 'unbridge':
+        this.#unbridge(command.bridgeId);
+        return null;
+      case 'closeLeg': {
+        const entry = this.#entry(command.legId);
+        entry.closeReason = LegCloseReason.Closed;
+        await entry.leg.close();
+        return null;
+      }
+      default:
+        throw new TypeError(
+          `unknown media command ${String((command as { type?: unknown }).type)}`,
+        );
+    }
+  }
+
+  async #createLeg(kind: unknown, group: unknown): Promise<{ legId: string }> {
+    assertId(group, 'group');
+    const logger = this.#logger.child({ group });
+    const common = {
+      portAllocator: this.#allocator,
+      clock: this.#clock,
+      logger,
+      ...(this.#options.rtcpIntervalMs === undefined
+        ? {}
+        : { rtcpIntervalMs: this.#options.rtcpIntervalMs }),
+    };
+    let leg: MediaLeg;
+    if (kind === LegKind.WebRtc) {
+      leg = WebRtcLeg.create({
+        ...common,
+        addresses: this.#addresses,
+        iceLite: this.#options.iceLite ?? false,
+      });
+    } else if (kind === LegKind.Rtp) {
+      const address = this.#addresses[0]!;
+      leg = await RtpLeg.open({
+        ...common,
+        address,
+        bindAddress:
+          this.#options.rtpBindAddress ?? (this.#addresses.length === 1 ? address : '0.0.0.0'),
+      });
+    } else {
+      throw new TypeError(`unknown leg kind ${String(kind)}`);
+    }
+    if (this.#state !== EngineState.Open) {
+      // The engine closed while the sockets were being bound.
+      await leg.close();
+      throw InvalidStateError.closed('MediaEngine');
+    }
+    this.#register(leg, group);
+    return { legId: leg.id };
+  }
+
+  #register(leg: MediaLeg, group: string): void {
+    const entry: LegEntry = { leg, group, bridge: undefined, closeReason: LegCloseReason.Closed };
+    this.#legs.set(leg.id, entry);
+    const legId = leg.id;
+    leg.on('rtp', (packet) => {
+      entry.bridge?.bridge.receive(legId, packet);
+    });
+    leg.on('dtmf', (event) => {
+      this.emit('dtmf', { legId, digit: event.digit, durationMs: event.durationMs });
+    });
+    leg.on('state', (state) => {
+      if (state === LegState.Closed) {
+        this.#forget(entry);
+        this.emit('legClosed', { legId, reason: entry.closeReason });
+      } else {
+        this.emit('legState', { legId, state });
+      }
+    });
+  }
+
+  #forget(entry: LegEntry): void {
+    this.#legs.delete(entry.leg.id);
+    const bridged = entry.bridge;
+    if (!bridged) {
+      return;
+    }
+    entry.bridge = undefined;
+    bridged.legs.delete(entry);
+    bridged.bridge.remove(entry.leg.id);
+    if (bridged.legs.size === 0) {
+      this.#closeBridge(bridged);
+    }
+  }
+
+  #closeBridge(bridged: BridgeEntry): void {
+    const bridgeId = bridged.bridge.id;
+    this.#bridges.delete(bridgeId);
+    for (const entry of bridged.legs) {
+      entry.bridge = undefined;
+    }
+    bridged.bridge.close();
+    this.emit('bridgeClosed', { bridgeId });
+  }
+
+  #bridge(legIdA: unknown, legIdB: unknown): { bridgeId: string } {
+    const a = this.#entry(legIdA);
+    const b = this.#entry(legIdB);
+    if (a === b) {
+      throw new TypeError('cannot bridge a leg with itself');
+    }
+    for (const entry of [a, b]) {
+      if (entry.bridge) {
+        throw new MediaError(
+          'MEDIA_LEG_BUSY',
+          `leg ${entry.leg.id} is already in bridge ${entry.bridge.bridge.id}`,
+        );
+      }
+    }
+    const id = randomUUID();
+    const bridge = new RelayBridge({
+      id,
+      clock: this.#clock,
+      logger: this.#logger.child({ bridgeId: id }),
+    });
+    bridge.add(a.leg);
+    bridge.add(b.leg);
+    const bridged: BridgeEntry = { bridge, legs: new Set([a, b]) };
+    a.bridge = bridged;
+    b.bridge = bridged;
+    this.#bridges.set(id, bridged);
+    return { bridgeId: id };
+  }
+
+  #unbridge(bridgeId: unknown): void {
+    assertId(bridgeId, 'bridgeId');
+    const bridged = this.#bridges.get(bridgeId);
+    if (!bridged) {
+      throw MediaError.bridgeNotFound(bridgeId);
+    }
+    this.#closeBridge(bridged);
+  }
+
+  /**
+   * A relay bridge picks its routes (relay, G.711 conversion, transcoding) when a port joins;
+   * after a renegotiation changed the leg's codec or payload types, the leg rejoins.
+   */
+  #refreshBridge(entry: LegEntry, before: MediaFormat): void {
+    const bridged = entry.bridge;
+    if (!bridged || sameFormat(before, entry.leg.format)) {
+      return;
+    }
+    bridged.bridge.remove(entry.leg.id);
+    bridged.bridge.add(entry.leg);
+  }
+
+  #entry(legId: unknown): LegEntry {
+    assertId(legId, 'legId');
+    const entry = this.#legs.get(legId);
+    if (!entry) {
+      throw MediaError.legNotFound(legId);
+    }
+    return entry;
+  }
+
+  #stats(): MediaEngineStats {
+    const stats: MediaEngineStats = {
+      legs: this.#legs.size,
+      bridges: this.#bridges.size,
+      legsByKind: { webrtc: 0, rtp: 0 },
+      legsByState: { new: 0, connecting: 0, connected: 0, failed: 0, closed: 0 },
+      packetsReceived: 0,
+      packetsSent: 0,
+      packetsDropped: 0,
+      bytesReceived: 0,
+      bytesSent: 0,
+      portPairsInUse: this.#allocator.inUse,
+      portPairCapacity: this.#allocator.capacity,
+    };
+    for (const { leg } of this.#legs.values()) {
+      const legStats = leg.stats();
+      stats.legsByKind[legStats.kind]++;
+      stats.legsByState[legStats.state]++;
+      stats.packetsReceived += legStats.packetsReceived;
+      stats.packetsSent += legStats.packetsSent;
+      stats.packetsDropped += legStats.packetsDropped;
+      stats.bytesReceived += legStats.bytesReceived;
+      stats.bytesSent += legStats.bytesSent;
+    }
+    return stats;
+  }
+
+  async #teardown(): Promise<void> {
+    this.#state = EngineState.Closing;
+    for (const bridged of [...this.#bridges.values()]) {
+      this.#closeBridge(bridged);
+    }
+    const legs = [...this.#legs.values()];
+    for (const entry of legs) {
+      entry.closeReason = LegCloseReason.EngineClosed;
+    }
+    await Promise.all(legs.map(async (entry) => entry.leg.close()));
+    this.#state = EngineState.Closed;
+    this.#logger.debug({ legs: legs.length }, 'media engine closed');
+  }
+}

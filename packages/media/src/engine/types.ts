@@ -1,0 +1,197 @@
+/**
+ * The command/event protocol of a media engine.
+ *
+ * The control plane (call control in the server) drives legs and bridges through commands and
+ * hears about them through events. The same types describe an in-process engine
+ * ({@link LocalMediaEngine}) and the worker-thread engine ({@link WorkerMediaEngine}), which
+ * carries them over a `MessagePort` (see `worker/protocol.ts`): every command and result is
+ * structured-clone safe.
+ *
+ * @module
+ */
+import type { Listener, Logger } from '@confab/core';
+import type { LegKind, LegState } from '../legs/types.js';
+
+export type { LegKind, LegState } from '../legs/types.js';
+
+/** Why a leg was closed. */
+export const LegCloseReason = {
+  /** `closeLeg()` was called. */
+  Closed: 'closed',
+  /** The engine was closed. */
+  EngineClosed: 'engine-closed',
+  /** The worker thread that owned the leg died. */
+  WorkerCrashed: 'worker-crashed',
+} as const;
+
+export type LegCloseReason = (typeof LegCloseReason)[keyof typeof LegCloseReason];
+
+/** Parameters of {@link MediaEngine.createLeg}. */
+export interface CreateLegParams {
+  kind: LegKind;
+  /**
+   * The call or conversation the leg belongs to. Legs of one group live on the same worker, so
+   * they can be bridged (bridges never span workers).
+   */
+  group: string;
+}
+
+/** Every command, discriminated by `type`. */
+export type MediaCommand =
+  | ({ type: 'createLeg' } & CreateLegParams)
+  | { type: 'createOffer'; legId: string }
+  | { type: 'acceptOffer'; legId: string; sdp: string }
+  | { type: 'acceptAnswer'; legId: string; sdp: string }
+  | { type: 'bridge'; legIdA: string; legIdB: string }
+  | { type: 'unbridge'; bridgeId: string }
+  | { type: 'closeLeg'; legId: string }
+  | { type: 'stats' }
+  | { type: 'close' };
+
+export type MediaCommandType = MediaCommand['type'];
+
+/** The command of one type. */
+export type MediaCommandOf<T extends MediaCommandType> = Extract<MediaCommand, { type: T }>;
+
+/** The result of each command type. */
+export interface MediaCommandResults {
+  createLeg: { legId: string };
+  createOffer: { sdp: string };
+  acceptOffer: { sdp: string };
+  acceptAnswer: null;
+  bridge: { bridgeId: string };
+  unbridge: null;
+  closeLeg: null;
+  stats: MediaEngineStats;
+  close: null;
+}
+
+/** `legState` event payload. */
+export interface LegStateEvent {
+  legId: string;
+  state: LegState;
+}
+
+/** `dtmf` event payload: a key press received on a leg (RFC 4733). */
+export interface LegDtmfEvent {
+  legId: string;
+  digit: string;
+  durationMs: number;
+}
+
+/** `legClosed` event payload. */
+export interface LegClosedEvent {
+  legId: string;
+  reason: LegCloseReason;
+}
+
+/** `bridgeClosed` event payload. */
+export interface BridgeClosedEvent {
+  bridgeId: string;
+}
+
+/** Events of a {@link MediaEngine}. */
+// A type alias, not an interface: only aliases are assignable to `EventMap`'s index signature.
+// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
+export type MediaEngineEvents = {
+  /** A leg changed state (`closed` is reported by `legClosed` instead). */
+  legState: [event: LegStateEvent];
+  /** A DTMF key press ended on a leg. */
+  dtmf: [event: LegDtmfEvent];
+  /** A leg is gone; its id is no longer valid. */
+  legClosed: [event: LegClosedEvent];
+  /** A bridge is gone (unbridged, both legs closed, or engine closed). */
+  bridgeClosed: [event: BridgeClosedEvent];
+};
+
+/** An engine event as carried over a message port. */
+export type MediaEngineEvent =
+  | ({ type: 'legState' } & LegStateEvent)
+  | ({ type: 'dtmf' } & LegDtmfEvent)
+  | ({ type: 'legClosed' } & LegClosedEvent)
+  | ({ type: 'bridgeClosed' } & BridgeClosedEvent);
+
+/** Counters of one engine (or one worker of a {@link WorkerMediaEngine}). */
+export interface MediaEngineStats {
+  legs: number;
+  bridges: number;
+  legsByKind: Record<LegKind, number>;
+  legsByState: Record<LegState, number>;
+  packetsReceived: number;
+  packetsSent: number;
+  packetsDropped: number;
+  bytesReceived: number;
+  bytesSent: number;
+  /** UDP port pairs reserved by live legs. */
+  portPairsInUse: number;
+  /** Port pairs in the engine's range. */
+  portPairCapacity: number;
+  /** Per worker, for a {@link WorkerMediaEngine}. */
+  workers?: WorkerStats[];
+}
+
+/** Statistics of one worker thread. */
+export interface WorkerStats extends Omit<MediaEngineStats, 'workers'> {
+  index: number;
+  /** Worker thread id. */
+  threadId: number;
+  /** Times this worker slot was restarted after a crash. */
+  restarts: number;
+}
+
+/** Options shared by both engines; everything here is structured-clone safe. */
+export interface MediaEngineSettings {
+  /**
+   * Local addresses: ICE host candidates of WebRTC legs; the first is announced in the SDP of
+   * plain RTP legs.
+   * @default ['127.0.0.1']
+   */
+  addresses?: readonly string[];
+  /**
+   * Address plain RTP sockets bind to.
+   * @default the first address when only one is configured, else '0.0.0.0'
+   */
+  rtpBindAddress?: string;
+  /**
+   * Inclusive UDP port range of all legs (WebRTC and plain RTP).
+   * @default [10000, 20000]
+   */
+  portRange?: readonly [number, number];
+  /** WebRTC legs advertise ICE lite. @default false */
+  iceLite?: boolean;
+  /** Mean RTCP report interval of legs in ms. @default 5000 */
+  rtcpIntervalMs?: number;
+}
+
+/** Options of {@link LocalMediaEngine}. */
+export interface LocalMediaEngineOptions extends MediaEngineSettings {
+  logger?: Logger;
+}
+
+/** The media engine as call control sees it. */
+export interface MediaEngine {
+  /** Creates a leg; rejects with `MEDIA_NO_PORTS` when the port range is exhausted. */
+  createLeg(params: CreateLegParams): Promise<{ legId: string }>;
+  /** Our offer for the leg (initial or re-offer). */
+  createOffer(legId: string): Promise<string>;
+  /** Applies the endpoint's offer and resolves with our answer; `MEDIA_SDP_INVALID` → SIP 488. */
+  acceptOffer(legId: string, sdp: string): Promise<string>;
+  /** Applies the endpoint's answer to our offer. */
+  acceptAnswer(legId: string, sdp: string): Promise<void>;
+  /** Joins two legs in a relay bridge (transcoding when their codecs differ). */
+  bridge(legIdA: string, legIdB: string): Promise<{ bridgeId: string }>;
+  /** Dissolves a bridge; its legs stay open. */
+  unbridge(bridgeId: string): Promise<void>;
+  /** Closes a leg (leaving its bridge); `legClosed` follows. */
+  closeLeg(legId: string): Promise<void>;
+  stats(): Promise<MediaEngineStats>;
+  /** Closes every leg and bridge (`legClosed` with `engine-closed`); idempotent. */
+  close(): Promise<void>;
+  /** Runs one protocol command (what the typed methods above do). */
+  execute<T extends MediaCommandType>(command: MediaCommandOf<T>): Promise<MediaCommandResults[T]>;
+  on<K extends keyof MediaEngineEvents>(
+    event: K,
+    listener: Listener<MediaEngineEvents[K]>,
+  ): () => void;
+  off<K extends keyof MediaEngineEvents>(event: K, listener: Listener<MediaEngineEvents[K]>): void;
+}

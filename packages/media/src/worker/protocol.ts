@@ -1,0 +1,131 @@
+/**
+ * The messages between a {@link WorkerMediaEngine} and its worker threads.
+ *
+ * ```text
+ * parent ──request {id, command}──────────────► worker   (one LocalMediaEngine per worker)
+ * parent ◄─response {id, ok, result | error}── worker
+ * parent ◄─event {event}────────────────────── worker   (legState, dtmf, legClosed, bridgeClosed)
+ * parent ◄─log {level, bindings, obj, msg}──── worker   (at or above the configured level)
+ * parent ◄─ready {threadId}─────────────────── worker   (once, after start-up)
+ * ```
+ *
+ * Errors cross as {@link SerializedError} and are rebuilt with the same class family and code
+ * ({@link deserializeError}), so callers match codes whatever thread failed.
+ */
+import { ConfabError, InvalidStateError, isConfabError, UnsupportedError } from '@confab/core';
+import { isMediaError, MediaError } from '../engine/errors.js';
+import type { MediaErrorCode } from '../engine/errors.js';
+import type { MediaCommand, MediaEngineEvent, MediaEngineSettings } from '../engine/types.js';
+
+/** Log levels a worker forwards; lower levels are dropped inside the worker. */
+export type WorkerLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export const LOG_LEVEL_RANK: Readonly<Record<WorkerLogLevel, number>> = {
+  debug: 0,
+  info: 1,
+  warn: 2,
+  error: 3,
+};
+
+/** `workerData` of a media worker. */
+export interface MediaWorkerData {
+  index: number;
+  settings: MediaEngineSettings;
+  logLevel: WorkerLogLevel;
+}
+
+/** A command for the worker's engine. */
+export interface WorkerRequest {
+  kind: 'request';
+  id: number;
+  command: MediaCommand;
+}
+
+/** An error as it crosses the thread boundary. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code: string | undefined;
+  stack: string | undefined;
+}
+
+export type WorkerResponse =
+  | { kind: 'response'; id: number; ok: true; result: unknown }
+  | { kind: 'response'; id: number; ok: false; error: SerializedError };
+
+/** Everything a worker posts to its parent. */
+export type WorkerMessage =
+  | WorkerResponse
+  | { kind: 'event'; event: MediaEngineEvent }
+  | {
+      kind: 'log';
+      level: WorkerLogLevel;
+      bindings: Record<string, unknown>;
+      obj: Record<string, unknown>;
+      msg: string | undefined;
+    }
+  | { kind: 'ready'; threadId: number };
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    return {
+      name: error.name,
+      message: error.message,
+      code: isConfabError(error) ? error.code : undefined,
+      stack: error.stack,
+    };
+  }
+  return { name: 'Error', message: String(error), code: undefined, stack: undefined };
+}
+
+/** Rebuilds an error posted by {@link serializeError}: same class family, same code. */
+export function deserializeError(serialized: SerializedError): Error {
+  let error: Error;
+  const { code, message } = serialized;
+  if (serialized.name === 'TypeError') {
+    error = new TypeError(message);
+  } else if (code === 'INVALID_STATE') {
+    error = new InvalidStateError(message);
+  } else if (code === 'UNSUPPORTED') {
+    error = new UnsupportedError(message);
+  } else if (code !== undefined && isMediaError(new ConfabError(code, ''))) {
+    error = new MediaError(code as MediaErrorCode, message);
+  } else if (code !== undefined) {
+    error = new ConfabError(code, message);
+  } else {
+    error = new Error(message);
+  }
+  if (serialized.stack !== undefined) {
+    error.stack = serialized.stack;
+  }
+  return error;
+}
+
+/**
+ * A copy of a log object that survives `postMessage`: errors become plain objects and values
+ * that cannot be cloned (functions, sockets) become strings.
+ */
+export function cloneableLogObject(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(obj)) {
+    if (value instanceof Error) {
+      out[key] = {
+        type: value.name,
+        message: value.message,
+        stack: value.stack,
+        ...(isConfabError(value) ? { code: value.code } : {}),
+      };
+    } else if (typeof value === 'function' || typeof value === 'symbol') {
+      out[key] = String(value);
+    } else if (value !== null && typeof value === 'object') {
+      try {
+        out[key] = structuredClone(value);
+      } catch {
+        out[key] = Object.prototype.toString.call(value);
+      }
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
