@@ -1,0 +1,109 @@
+/**
+ * The page's view of the SDK: registration, the current call and the ringing calls, derived
+ * from the Phone events. CallSession objects are updated in place by the SDK, so each event
+ * bumps `revision` to re-render.
+ */
+import { useEffect, useState } from 'react';
+import type { CallSession, Confab } from '@confab/sdk';
+
+/** What the call panel shows (`data-state` values are stable for tests). */
+export type CallView =
+  | { state: 'idle' }
+  | { state: 'calling' | 'ringing' | 'connecting' | 'active'; call: CallSession }
+  | {
+      state: 'ended';
+      call: CallSession;
+      reason: 'hangup' | 'rejected' | 'canceled' | 'failed';
+      detail?: string;
+    };
+
+export interface PhoneView {
+  registered: boolean;
+  current: CallView;
+  /** Incoming calls not answered yet, oldest first. */
+  incoming: CallSession[];
+  revision: number;
+}
+
+export function usePhone(confab: Confab): PhoneView {
+  const [view, setView] = useState<PhoneView>({
+    registered: confab.Phone.isRegistered(),
+    current: { state: 'idle' },
+    incoming: [],
+    revision: 0,
+  });
+
+  useEffect(() => {
+    const { Phone } = confab;
+    const update = (change: (previous: PhoneView) => Partial<PhoneView>): void => {
+      setView((previous) => ({
+        ...previous,
+        ...change(previous),
+        revision: previous.revision + 1,
+      }));
+    };
+    const setCurrent = (current: CallView): void => update(() => ({ current }));
+    const endCurrent = (
+      call: CallSession,
+      reason: 'rejected' | 'canceled' | 'failed',
+      detail?: string,
+    ): void => {
+      update((previous) =>
+        previous.current.state !== 'idle' && previous.current.call.is(call)
+          ? {
+              current: {
+                state: 'ended',
+                call,
+                reason,
+                ...(detail === undefined ? {} : { detail }),
+              },
+            }
+          : {},
+      );
+    };
+    const offs = [
+      Phone.on(Phone.ON_REGISTERED, () => update(() => ({ registered: true }))),
+      Phone.on(Phone.ON_UNREGISTERED, () => update(() => ({ registered: false }))),
+      Phone.on(Phone.ON_CALL_OUTGOING, (call) => setCurrent({ state: 'calling', call })),
+      Phone.on(Phone.ON_PROGRESS, (call) =>
+        update((previous) =>
+          previous.current.state === 'calling' && previous.current.call.is(call)
+            ? { current: { state: 'ringing', call } }
+            : {},
+        ),
+      ),
+      Phone.on(Phone.ON_CALL_INCOMING, (call) =>
+        update((previous) => ({
+          incoming: [...previous.incoming.filter((c) => !c.is(call)), call],
+        })),
+      ),
+      Phone.on(Phone.ON_CALL_ANSWERED, (call) =>
+        update((previous) => ({
+          incoming: previous.incoming.filter((c) => !c.is(call)),
+          current: { state: 'connecting', call },
+        })),
+      ),
+      Phone.on(Phone.ON_CALL_ACCEPTED, (call) => setCurrent({ state: 'active', call })),
+      Phone.on(Phone.ON_CALL_REJECTED, (call) => endCurrent(call, 'rejected')),
+      Phone.on(Phone.ON_CALL_CANCELED, (call) => endCurrent(call, 'canceled')),
+      Phone.on(Phone.ON_CALL_FAILED, (call, error) => endCurrent(call, 'failed', error.message)),
+      Phone.on(Phone.ON_CALL_ENDED, (call) =>
+        update((previous) => {
+          const incoming = previous.incoming.filter((c) => !c.is(call));
+          const current = previous.current;
+          if (current.state === 'idle' || !current.call.is(call) || current.state === 'ended') {
+            return { incoming };
+          }
+          return { incoming, current: { state: 'ended', call, reason: 'hangup' } };
+        }),
+      ),
+    ];
+    return () => {
+      for (const off of offs) {
+        off();
+      }
+    };
+  }, [confab]);
+
+  return view;
+}
