@@ -10,6 +10,7 @@ import { RtpLeg } from '../src/legs/rtp-leg.js';
 import type { RtpLegOptions } from '../src/legs/rtp-leg.js';
 import { LegState } from '../src/legs/types.js';
 import { parseRtp, serializeRtp } from '../src/rtp/packet.js';
+import { parseRtcp, serializeRtcp } from '../src/rtp/rtcp.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
 
 const opened: { close(): Promise<void> | void }[] = [];
@@ -301,6 +302,49 @@ describe('RtpLeg', () => {
     expect(report.readUInt32BE(20)).toBe(1); // sender's packet count
     const srLength = (report.readUInt16BE(2) + 1) * 4;
     expect(report[srLength + 1]).toBe(202); // SDES follows (RFC 3550 §6.1)
+  });
+
+  it('echoes the peer’s last sender report (LSR) in its report block', async () => {
+    const leg = await openLeg({ rtcpIntervalMs: 20 });
+    const phone = await openPhone();
+    const phoneRtcp = await openPhone();
+    await leg.acceptOffer(
+      phoneSdp(phone.port).replace('a=sendrecv', `a=rtcp:${phoneRtcp.port}\r\na=sendrecv`),
+    );
+    const rtp = serializeRtp({
+      marker: false,
+      payloadType: 0,
+      sequenceNumber: 100,
+      timestamp: 0,
+      ssrc: 0xabc,
+      csrcs: [],
+      extension: undefined,
+      payload: new Uint8Array(160),
+    });
+    phone.socket.send(rtp, leg.port, '127.0.0.1');
+    const sr = serializeRtcp([
+      {
+        type: 'sr',
+        ssrc: 0xabc,
+        ntpSeconds: 0x11223344,
+        ntpFraction: 0x55667788,
+        rtpTimestamp: 0,
+        packetCount: 1,
+        octetCount: 160,
+        reports: [],
+      },
+    ]);
+    phoneRtcp.socket.send(sr, leg.port + 1, '127.0.0.1');
+    const echoed = (): boolean =>
+      phoneRtcp.received.some((data) =>
+        parseRtcp(data)?.some(
+          (packet) =>
+            (packet.type === 'rr' || packet.type === 'sr') &&
+            packet.reports[0]?.ssrc === 0xabc &&
+            packet.reports[0].lastSenderReport === 0x33445566,
+        ),
+      );
+    await until(echoed, 'a report block with LSR');
   });
 
   it('gives two legs different port pairs from one range and frees them on close', async () => {

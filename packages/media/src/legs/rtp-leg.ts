@@ -23,6 +23,7 @@ import type { Clock, MediaFormat } from '../bridge/types.js';
 import { DtmfReceiver } from '../dtmf/telephone-event.js';
 import { MediaError } from '../engine/errors.js';
 import { isRtcp, parseRtp, serializeRtp } from '../rtp/packet.js';
+import { parseRtcp } from '../rtp/rtcp.js';
 import type { RtpPacket } from '../rtp/packet.js';
 import {
   answerPlainRtpOffer,
@@ -513,11 +514,19 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     if (latched && latched.address !== from.address) {
       return;
     }
-    if (!isRtcp(data)) {
+    const packets = isRtcp(data) ? parseRtcp(data) : undefined;
+    if (!packets) {
       return;
     }
     // RFC 4961: symmetric RTCP — answer where reports come from.
     this.#latchedRtcp ??= from;
+    for (const packet of packets) {
+      if (packet.type === 'sr') {
+        this.#rtcp.senderReportReceived(packet.ntpSeconds, packet.ntpFraction);
+      } else if (packet.type === 'bye') {
+        this.#logger.debug({ ssrcs: packet.ssrcs, reason: packet.reason }, 'RTCP BYE received');
+      }
+    }
   }
 
   #sendRtcp(bytes: Uint8Array): void {

@@ -27,6 +27,7 @@ import { isIPv4 } from 'node:net';
 import {
   RTCPeerConnection,
   RTCRtpCodecParameters,
+  RtcpSrPacket,
   RtpHeader,
   useAudioLevelIndication,
 } from 'werift';
@@ -246,10 +247,17 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     const rtp = dtls.onRtp.subscribe((packet) => {
       this.#onRtp(packet);
     });
+    const rtcp = dtls.onRtcp.subscribe((packet) => {
+      if (packet.type === RtcpSrPacket.type) {
+        // The 64-bit NTP timestamp of the peer's SR, for our LSR/DLSR (RFC 3550 §6.4.1).
+        const ntp = packet.senderInfo.ntpTimestamp;
+        this.#rtcp.senderReportReceived(Number(ntp >> 32n), Number(ntp & 0xffff_ffffn));
+      }
+    });
     const state = this.#pc.connectionStateChange.subscribe((connectionState) => {
       this.#onConnectionState(connectionState);
     });
-    this.#unsubscribe.push(rtp.unSubscribe, state.unSubscribe);
+    this.#unsubscribe.push(rtp.unSubscribe, rtcp.unSubscribe, state.unSubscribe);
   }
 
   /**
