@@ -233,6 +233,21 @@ describe('Phone.disconnect', () => {
     expect(alice.names()).toEqual([PhoneEvent.ON_REGISTERED, PhoneEvent.ON_UNREGISTERED]);
   });
 
+  it('a connect() issued during disconnect() waits for it, then registers again', async () => {
+    const w = setup();
+    const alice = await w.login(w.make(ALICE_HZ), 'alice');
+    const leaving = alice.confab.Phone.disconnect();
+    const back = alice.confab.Phone.connect();
+    await Promise.all([leaving, back]);
+    expect(alice.confab.Phone.isRegistered()).toBe(true);
+    expect(w.hub.isRegistered('alicesip')).toBe(true);
+    expect(alice.names()).toEqual([
+      PhoneEvent.ON_REGISTERED,
+      PhoneEvent.ON_UNREGISTERED,
+      PhoneEvent.ON_REGISTERED,
+    ]);
+  });
+
   it('aborts a connect() in progress with PHONE_ABORTED', async () => {
     const w = setup();
     const alice = w.make(ALICE_HZ);

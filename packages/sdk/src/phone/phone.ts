@@ -205,11 +205,10 @@ export class ConfabPhone {
       case PhoneState.Connecting:
         return this.#connecting;
       case PhoneState.Disconnecting:
-        await this.#disconnecting;
-        break;
       case PhoneState.Unregistered:
         await this.disconnect();
-        break;
+        // Another caller may have started connecting meanwhile: decide again.
+        return this.connect(options, sipLine);
       case PhoneState.Disconnected:
         break;
     }
@@ -261,7 +260,7 @@ export class ConfabPhone {
       uri,
       authorizationUsername: line.username,
       authorizationPassword: line.secret,
-      displayName: session.displayName(),
+      ...(session.displayName() === '' ? {} : { displayName: session.displayName() }),
       userAgentString: options.userAgentString ?? 'confab-sdk',
       transportConstructor: WebSocketTransport,
       transportOptions,
@@ -392,7 +391,9 @@ export class ConfabPhone {
     this.#transition(PhoneState.Disconnecting);
     const connection = this.#connection;
     this.#connection = undefined;
-    const done = (async () => {
+    // Started on the next microtask so that `#disconnecting` is set before any listener of
+    // the hang-ups below runs (and, say, calls connect()).
+    const done = Promise.resolve().then(async () => {
       await Promise.all([...this.#legs.values()].map((leg) => leg.hangup().catch(() => false)));
       if (connection !== undefined) {
         if (connection.registerer.state === RegistererState.Registered) {
@@ -402,7 +403,7 @@ export class ConfabPhone {
           this.#runtime.logger.warn({ err: error }, 'SIP user agent stop failed');
         });
       }
-    })();
+    });
     this.#disconnecting = done;
     await done;
     this.#disconnecting = undefined;
