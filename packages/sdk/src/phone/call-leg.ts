@@ -135,6 +135,12 @@ export class CallLeg {
           }
         },
         onError: (error) => {
+          // A failed re-offer leaves an established call as it was (SIP.js answers 488 or rolls
+          // back): only failures before establishment decide how the call ends.
+          if (this.#state === CallLegState.Established) {
+            this.#logger.warn({ err: error }, 'SDP renegotiation failed');
+            return;
+          }
           this.#failure ??=
             error instanceof PhoneError
               ? error
