@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isInvalidStateError } from '@confab/core';
 import { isMediaError } from '../src/engine/errors.js';
@@ -248,6 +249,44 @@ describe('WebRtcLeg', { timeout: 15_000 }, () => {
     await expect(leg.acceptAnswer(answer.replace(/m=audio \d+/, 'm=audio 0'))).rejects.toSatisfy(
       isSdpInvalid,
     );
+  });
+
+  it('connects as an ICE-lite agent (the full peer controls)', async () => {
+    const leg = createLeg({ iceLite: true });
+    const peer = createPeer();
+    const answer = await connectAnswering(leg, peer);
+    expect(parseSdp(answer).icelite).toBe('ice-lite');
+  });
+
+  it('fails with MEDIA_NO_PORTS when another process holds every port of its block', async () => {
+    const allocator = freshAllocator(1);
+    const squatters = await Promise.all(
+      [allocator.range[0], allocator.range[0] + 1].map(async (port) => {
+        const socket = createSocket('udp4');
+        await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
+        cleanup.push(() => new Promise<void>((resolve) => socket.close(() => resolve())));
+        return socket;
+      }),
+    );
+    expect(squatters).toHaveLength(2);
+    const leg = createLeg({ portAllocator: allocator });
+    await expect(leg.createOffer()).rejects.toSatisfy(
+      (error: unknown) => isMediaError(error) && error.code === 'MEDIA_NO_PORTS',
+    );
+  });
+
+  it('frees its UDP port once closed', async () => {
+    const leg = createLeg();
+    const peer = createPeer();
+    const answer = await connectAnswering(leg, peer);
+    const port = parseSdp(answer).media[0]!.port;
+    await leg.close();
+    const probe = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.bind(port, '127.0.0.1', resolve);
+    });
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
   });
 
   it('reserves ports from its range, fails with MEDIA_NO_PORTS when exhausted, and frees them on close', async () => {

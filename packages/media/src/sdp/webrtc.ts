@@ -15,6 +15,8 @@
  *   host candidate (RFC 8839 §4.2.1.2, §5.1).
  * - werift keeps its own o= line per description; RFC 3264 §8 wants one session id and an
  *   increasing version across the dialog, so the leg rewrites o=.
+ * - werift writes `a=ice-lite` inside the m= section; it is moved to the session level
+ *   (RFC 8839 §5.3).
  * - Chromium offers `telephone-event/48000` (110) and `telephone-event/8000` (126); werift
  *   matches codecs by MIME type only and would answer both, so the 8000 Hz one is removed first.
  */
@@ -248,6 +250,12 @@ export function expandWebRtcDescription(
     throw MediaError.internal('werift produced an unexpected description');
   }
   setDefaultDestination(local, audio);
+  // RFC 8839 §5.3: ice-lite is a session-level attribute; werift writes it in the section.
+  const section: MediaDescription & { icelite?: 'ice-lite' } = audio;
+  if (section.icelite !== undefined) {
+    delete section.icelite;
+    local.icelite = 'ice-lite';
+  }
   const sections = shape.sections.map((section, index) =>
     index === shape.audioIndex ? audio : rejected(section),
   );
