@@ -1,0 +1,91 @@
+/**
+ * Digest authentication of requests from lines (RFC 3261 §22.2 as a UAS/registrar, with
+ * RFC 7616/8760 SHA-256 and MD5). The realm is the SIP domain; credentials are the line's SIP
+ * username and secret. A request without valid credentials gets 401 with fresh challenges
+ * (stale=true when only the nonce expired, §22.4 / RFC 7616 §3.3).
+ */
+import type { Logger } from '@confab/core';
+import { DigestServer, parseAuthHeader, type Clock, type ServerTransaction } from '@confab/sip';
+import type { Line, Store } from '../store/types.js';
+import type { SipStack } from '../sip/stack.js';
+
+export interface AuthenticatedRequest {
+  readonly line: Line;
+}
+
+export interface SipAuthenticatorOptions {
+  stack: SipStack;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  realm: string;
+  /** Key for the self-verifying nonces; random per process by default. */
+  nonceKey?: string;
+}
+
+export class SipAuthenticator {
+  readonly #options: SipAuthenticatorOptions;
+  readonly #digest: DigestServer;
+
+  constructor(options: SipAuthenticatorOptions) {
+    this.#options = options;
+    this.#digest = new DigestServer({
+      realm: options.realm,
+      secret: options.nonceKey ?? crypto.randomUUID(),
+      clock: options.clock,
+    });
+  }
+
+  get realm(): string {
+    return this.#options.realm;
+  }
+
+  /**
+   * Resolves with the authenticated line, or answers the transaction (401/403) and resolves
+   * undefined. Never throws on malformed credentials.
+   */
+  async authenticate(tx: ServerTransaction): Promise<AuthenticatedRequest | undefined> {
+    const { store, logger, realm } = this.#options;
+    const request = tx.request;
+    // Several Authorization headers may be present (one per realm, §22.2); use ours.
+    const candidates = request.headers.getAll('Authorization');
+    let username: string | undefined;
+    for (const value of candidates) {
+      const parsed = parseAuthHeader(value);
+      if (parsed?.scheme.toLowerCase() === 'digest' && parsed.params.get('realm') === realm) {
+        username = parsed.params.get('username');
+        break;
+      }
+    }
+    if (username === undefined) {
+      this.#challenge(tx, false);
+      return undefined;
+    }
+    // The store is asynchronous and the digest check synchronous: look the line up first.
+    const line = await store.lines.findBySipUsername(username);
+    const result = this.#digest.verify(
+      { method: request.method, authorization: candidates, body: request.body },
+      (user, userRealm) =>
+        user === line?.sipUsername && userRealm === realm ? line.sipSecret : undefined,
+    );
+    if (!result.ok || !line) {
+      const stale = !result.ok && result.stale;
+      logger.info(
+        { method: request.method, username, reason: result.ok ? 'unknown-user' : result.reason },
+        'SIP authentication failed',
+      );
+      this.#challenge(tx, stale);
+      return undefined;
+    }
+    return { line };
+  }
+
+  #challenge(tx: ServerTransaction, stale: boolean): void {
+    const challenges = this.#digest.challenge({ stale });
+    this.#options.stack.respond(tx, 401, (response) => {
+      for (const challenge of challenges) {
+        response.headers.append('WWW-Authenticate', challenge);
+      }
+    });
+  }
+}

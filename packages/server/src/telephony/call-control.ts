@@ -1,0 +1,545 @@
+/**
+ * Call control: the back-to-back user agent (architecture §4).
+ *
+ * An INVITE from a line becomes an inbound channel (we answer the caller's SDP with our own media
+ * leg); the dialled extension resolves to the callee line's registered contacts; each contact
+ * gets an outbound channel with the server's own offer (parallel forking). The first 2xx wins:
+ * the other forks are cancelled with `Reason: SIP;cause=200` (RFC 3326, "completed elsewhere"),
+ * the caller gets 200 with our answer, and both channels join a relay bridge. Failures map to the
+ * caller per RFC 3261 §16.7 best-response selection: 6xx first, then busy, then the lowest 4xx.
+ */
+import { TypedEmitter, isConfabError, type Logger } from '@confab/core';
+import {
+  bodyText,
+  formatUri as formatUriText,
+  getFrom,
+  type Clock,
+  type NameAddr,
+  type ServerTransaction,
+  type SipUri,
+} from '@confab/sip';
+import type { Line, Store, User } from '../store/types.js';
+import type { SipStack } from '../sip/stack.js';
+import type { SipAuthenticator } from './authenticator.js';
+import type { Binding, Registrar } from './registrar.js';
+import {
+  ChannelState,
+  InboundChannel,
+  OutboundChannel,
+  newChannelId,
+  type Channel,
+  type ChannelMediaHandler,
+  type PartyId,
+} from './channel.js';
+import { Bridge, BridgeKind } from './bridge.js';
+import { HangupCause, causeForSipStatus } from './hangup-cause.js';
+import type { LegKind, MediaControl } from './media-control.js';
+
+export interface CallControlEvents {
+  [key: string]: unknown[];
+  channelCreated: [channel: Channel];
+  channelEnded: [channel: Channel];
+  bridgeCreated: [bridge: Bridge];
+  bridgeDestroyed: [bridge: Bridge];
+}
+
+export interface CallControlOptions {
+  stack: SipStack;
+  store: Store;
+  registrar: Registrar;
+  authenticator: SipAuthenticator;
+  media: MediaControl;
+  clock: Clock;
+  logger: Logger;
+  /** SIP domain used in From/To of calls we place. */
+  domain: string;
+  /** How long the callee may ring before the call fails with 480 (no answer). Default 60 s. */
+  ringTimeoutMs?: number;
+}
+
+const DEFAULT_RING_TIMEOUT_MS = 60_000;
+
+export class CallControl extends TypedEmitter<CallControlEvents> {
+  readonly #options: CallControlOptions;
+  readonly #logger: Logger;
+  readonly #channels = new Map<string, Channel>();
+  readonly #bridges = new Map<string, Bridge>();
+  readonly #inviteToChannel = new WeakMap<ServerTransaction, InboundChannel>();
+  readonly #mediaHandler: ChannelMediaHandler;
+
+  constructor(options: CallControlOptions) {
+    super();
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#mediaHandler = {
+      reoffer: async (channel, sdp) => {
+        if (!channel.legId) {
+          throw new Error('channel has no media leg');
+        }
+        return options.media.acceptOffer(channel.legId, sdp);
+      },
+    };
+  }
+
+  get channels(): ReadonlyMap<string, Channel> {
+    return this.#channels;
+  }
+
+  get bridges(): ReadonlyMap<string, Bridge> {
+    return this.#bridges;
+  }
+
+  /** The channels `channel` shares a bridge with (Wazo `talking_to`). */
+  talkingTo(channel: Channel): Channel[] {
+    const peers = new Set<Channel>();
+    for (const bridgeId of channel.bridges) {
+      for (const other of this.#bridges.get(bridgeId)?.channels ?? []) {
+        if (other !== channel) {
+          peers.add(other);
+        }
+      }
+    }
+    return [...peers];
+  }
+
+  /** A new INVITE outside any dialog (the stack routes re-INVITEs to channels). */
+  async handleInvite(tx: ServerTransaction): Promise<void> {
+    try {
+      await this.#handleInvite(tx);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'INVITE handling failed');
+      const channel = this.#inviteToChannel.get(tx);
+      if (channel) {
+        channel.hangup(HangupCause.TemporaryFailure);
+      } else {
+        this.#options.stack.respond(tx, 500);
+      }
+    }
+  }
+
+  /** CANCEL for an INVITE (§9.2). */
+  handleCancel(tx: ServerTransaction, invite: ServerTransaction | undefined): void {
+    const channel = invite ? this.#inviteToChannel.get(invite) : undefined;
+    if (!channel) {
+      // §9.2: no matching transaction.
+      this.#options.stack.respond(tx, 481);
+      return;
+    }
+    channel.cancelled(tx);
+  }
+
+  async #handleInvite(tx: ServerTransaction): Promise<void> {
+    const { stack, store, registrar, authenticator, media } = this.#options;
+    const request = tx.request;
+    const auth = await authenticator.authenticate(tx);
+    if (!auth) {
+      return;
+    }
+    const contentType = (request.headers.get('Content-Type') ?? '')
+      .split(';')[0]
+      ?.trim()
+      .toLowerCase();
+    const offer = bodyText(request);
+    if (offer === '') {
+      // An offerless INVITE needs our offer in the 2xx; our endpoints always offer. §13.3.1.
+      stack.respond(tx, 488, (response) => {
+        response.headers.set('Warning', '399 confab "INVITE without SDP offer is not supported"');
+      });
+      return;
+    }
+    if (contentType !== 'application/sdp') {
+      // §21.4.13 / §8.2.3: tell the UAC what we accept.
+      stack.respond(tx, 415, (response) => {
+        response.headers.set('Accept', 'application/sdp');
+      });
+      return;
+    }
+    const callerLine = auth.line;
+    const callerUser = await store.users.findByUuid(callerLine.userUuid);
+    const extension = request.uri.user;
+    const calleeLine =
+      extension === undefined ? undefined : await store.lines.findByExtension(extension);
+    if (!calleeLine || extension === undefined) {
+      stack.respond(tx, 404);
+      return;
+    }
+    const calleeUser = await store.users.findByUuid(calleeLine.userUuid);
+    const bindings = registrar.contactsFor(calleeLine.id);
+    if (bindings.length === 0) {
+      // The callee exists but has no reachable device.
+      stack.respond(tx, 480);
+      return;
+    }
+
+    const callerParty = partyOf(callerUser, callerLine, getFrom(request));
+    const calleeParty = partyOf(calleeUser, calleeLine);
+    const clock = this.#options.clock;
+    const inbound = new InboundChannel({
+      id: newChannelId(clock.now()),
+      invite: tx,
+      stack,
+      clock,
+      logger: this.#logger,
+      userUuid: callerLine.userUuid,
+      tenantUuid: callerLine.tenantUuid,
+      lineId: callerLine.id,
+      webrtc: isWebSocketFlow(tx.flow.protocol),
+      callerId: callerParty,
+      connectedLine: calleeParty,
+      dialedExtension: extension,
+      media: this.#mediaHandler,
+    });
+    this.#inviteToChannel.set(tx, inbound);
+    this.#adopt(inbound);
+
+    const group = inbound.id;
+    inbound.legId = await media.createLeg(inbound.webrtc ? 'webrtc' : 'rtp', group);
+    if (inbound.ended) {
+      return;
+    }
+    let answer: string;
+    try {
+      answer = await media.acceptOffer(inbound.legId, offer);
+    } catch (error) {
+      this.#logger.info({ err: error, callId: inbound.id }, 'caller offer not acceptable');
+      inbound.hangup(
+        isConfabError(error) && error.code === 'MEDIA_SDP_INVALID'
+          ? HangupCause.IncompatibleDestination
+          : HangupCause.TemporaryFailure,
+      );
+      return;
+    }
+    if (inbound.ended) {
+      return;
+    }
+    const attempt = new CallAttempt(
+      this,
+      inbound,
+      answer,
+      this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS,
+    );
+    await attempt.fork(bindings, {
+      from: {
+        displayName: callerParty.name,
+        uri: sipUri(callerParty.number, this.#options.domain),
+        params: new Map(),
+      },
+      to: {
+        displayName: calleeParty.name,
+        uri: sipUri(extension, this.#options.domain),
+        params: new Map(),
+      },
+      calleeLine,
+      calleeParty,
+      callerParty,
+    });
+  }
+
+  /** @internal Used by {@link CallAttempt}: creates an outbound channel toward a binding. */
+  async createOutbound(
+    binding: Binding,
+    group: string,
+    context: ForkContext,
+  ): Promise<OutboundChannel> {
+    const clock = this.#options.clock;
+    const channel = new OutboundChannel({
+      id: newChannelId(clock.now()),
+      stack: this.#options.stack,
+      clock,
+      logger: this.#logger,
+      userUuid: context.calleeLine.userUuid,
+      tenantUuid: context.calleeLine.tenantUuid,
+      lineId: context.calleeLine.id,
+      webrtc: binding.webrtc,
+      callerId: context.callerParty,
+      connectedLine: context.callerParty,
+      dialedExtension: context.calleeParty.number,
+      media: this.#mediaHandler,
+    });
+    this.#adopt(channel);
+    const kind: LegKind = binding.webrtc ? 'webrtc' : 'rtp';
+    channel.legId = await this.#options.media.createLeg(kind, group);
+    return channel;
+  }
+
+  get media(): MediaControl {
+    return this.#options.media;
+  }
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  get clock(): Clock {
+    return this.#options.clock;
+  }
+
+  /** @internal Joins two answered channels in a new relay bridge. */
+  async relay(a: Channel, b: Channel): Promise<Bridge> {
+    const bridge = new Bridge({
+      kind: BridgeKind.Relay,
+      media: this.#options.media,
+      logger: this.#logger,
+    });
+    this.#bridges.set(bridge.id, bridge);
+    bridge.on('channelLeft', () => {
+      // A two-party call ends for both parties when one leaves.
+      for (const remaining of bridge.channels) {
+        remaining.hangup(HangupCause.NormalClearing);
+      }
+      bridge.destroy();
+    });
+    bridge.on('destroyed', () => {
+      this.#bridges.delete(bridge.id);
+      this.emit('bridgeDestroyed', bridge);
+    });
+    await bridge.joinRelay(a, b);
+    this.emit('bridgeCreated', bridge);
+    // One side may have hung up while the media bridge was being set up.
+    for (const channel of [a, b]) {
+      if (channel.ended) {
+        bridge.remove(channel);
+      }
+    }
+    return bridge;
+  }
+
+  #adopt(channel: Channel): void {
+    this.#channels.set(channel.id, channel);
+    channel.once('hungup', () => {
+      for (const bridgeId of [...channel.bridges]) {
+        this.#bridges.get(bridgeId)?.remove(channel);
+      }
+      this.#channels.delete(channel.id);
+      const legId = channel.legId;
+      if (legId !== undefined) {
+        this.#options.media.closeLeg(legId).catch((error: unknown) => {
+          this.#logger.debug({ err: error, legId }, 'closeLeg failed');
+        });
+      }
+      this.emit('channelEnded', channel);
+    });
+    this.emit('channelCreated', channel);
+  }
+
+  /** Hangs up every channel (server shutdown). */
+  close(): void {
+    for (const channel of [...this.#channels.values()]) {
+      channel.hangup(HangupCause.NormalClearing);
+    }
+  }
+}
+
+interface ForkContext {
+  from: NameAddr;
+  to: NameAddr;
+  calleeLine: Line;
+  calleeParty: PartyId;
+  callerParty: PartyId;
+}
+
+/**
+ * One call attempt from an inbound channel to the callee's contacts: parallel forks, first
+ * 2xx wins (§16.7 semantics for a B2BUA), ring timeout.
+ */
+class CallAttempt {
+  readonly #control: CallControl;
+  readonly #inbound: InboundChannel;
+  readonly #answer: string;
+  readonly #ringTimeoutMs: number;
+  readonly #forks = new Set<OutboundChannel>();
+  readonly #failures: number[] = [];
+  #winner: OutboundChannel | undefined;
+  #pending = 0;
+  #ringTimer: ReturnType<Clock['setTimeout']> | undefined;
+
+  constructor(
+    control: CallControl,
+    inbound: InboundChannel,
+    answer: string,
+    ringTimeoutMs: number,
+  ) {
+    this.#control = control;
+    this.#inbound = inbound;
+    this.#answer = answer;
+    this.#ringTimeoutMs = ringTimeoutMs;
+  }
+
+  async fork(bindings: readonly Binding[], context: ForkContext): Promise<void> {
+    const inbound = this.#inbound;
+    const control = this.#control;
+    this.#ringTimer = control.clock.setTimeout(() => {
+      if (!this.#winner && !inbound.ended) {
+        control.logger.info({ callId: inbound.id }, 'no answer: ring timeout');
+        this.#endForks(HangupCause.NoAnswer, false);
+        inbound.hangup(HangupCause.NoAnswer);
+      }
+    }, this.#ringTimeoutMs);
+    inbound.once('hungup', () => {
+      this.#stopRingTimer();
+      // Caller cancelled or hung up: stop ringing everywhere.
+      this.#endForks(HangupCause.NormalClearing, false);
+    });
+    this.#pending = bindings.length;
+    await Promise.all(
+      bindings.map(async (binding) => {
+        try {
+          await this.#startFork(binding, context);
+        } catch (error) {
+          control.logger.warn({ err: error, callId: inbound.id }, 'fork failed to start');
+          this.#forkFailed(503);
+        }
+      }),
+    );
+    if (inbound.ended) {
+      this.#stopRingTimer();
+    }
+  }
+
+  #stopRingTimer(): void {
+    if (this.#ringTimer !== undefined) {
+      this.#control.clock.clearTimeout(this.#ringTimer);
+      this.#ringTimer = undefined;
+    }
+  }
+
+  async #startFork(binding: Binding, context: ForkContext): Promise<void> {
+    const control = this.#control;
+    const inbound = this.#inbound;
+    const channel = await control.createOutbound(binding, inbound.id, context);
+    if (inbound.ended || this.#winner) {
+      channel.hangup(HangupCause.NormalClearing);
+      return;
+    }
+    this.#forks.add(channel);
+    const legId = channel.legId;
+    if (legId === undefined) {
+      throw new Error('outbound channel without media leg');
+    }
+    const offer = await control.media.createOffer(legId);
+    if (inbound.ended || this.#winner) {
+      channel.hangup(HangupCause.NormalClearing);
+      this.#forks.delete(channel);
+      return;
+    }
+    channel.outcome.on('progress', () => {
+      inbound.ring();
+    });
+    channel.outcome.on('answered', (sdp) => {
+      void this.#onAnswered(channel, sdp);
+    });
+    channel.outcome.on('rejected', (status) => {
+      this.#forks.delete(channel);
+      this.#forkFailed(status);
+    });
+    channel.invite({
+      target: formatTarget(binding),
+      flow: binding.flow,
+      from: context.from,
+      to: context.to,
+      sdp: offer,
+    });
+  }
+
+  async #onAnswered(channel: OutboundChannel, sdp: string): Promise<void> {
+    const control = this.#control;
+    const inbound = this.#inbound;
+    if (this.#winner || inbound.ended) {
+      channel.hangup(HangupCause.NormalClearing);
+      return;
+    }
+    this.#winner = channel;
+    this.#forks.delete(channel);
+    this.#endForks(HangupCause.NormalClearing, true);
+    this.#stopRingTimer();
+    const legId = channel.legId;
+    try {
+      if (legId === undefined) {
+        throw new Error('winner without media leg');
+      }
+      await control.media.acceptAnswer(legId, sdp);
+    } catch (error) {
+      control.logger.info({ err: error, callId: channel.id }, 'callee answer not acceptable');
+      channel.hangup(HangupCause.IncompatibleDestination);
+      inbound.hangup(HangupCause.IncompatibleDestination);
+      return;
+    }
+    if (inbound.ended || channel.ended) {
+      channel.hangup(HangupCause.NormalClearing);
+      inbound.hangup(HangupCause.NormalClearing);
+      return;
+    }
+    inbound.answer(this.#answer);
+    try {
+      await control.relay(inbound, channel);
+    } catch (error) {
+      control.logger.error({ err: error, callId: inbound.id }, 'bridging failed');
+      inbound.hangup(HangupCause.TemporaryFailure);
+      channel.hangup(HangupCause.TemporaryFailure);
+    }
+    if (inbound.state !== ChannelState.Up) {
+      channel.hangup(HangupCause.NormalClearing);
+    }
+  }
+
+  #forkFailed(status: number): void {
+    this.#failures.push(status);
+    this.#pending -= 1;
+    if (this.#pending > 0 || this.#winner || this.#inbound.ended) {
+      return;
+    }
+    this.#inbound.hangup(causeForSipStatus(bestFailure(this.#failures)));
+  }
+
+  #endForks(cause: HangupCause, completedElsewhere: boolean): void {
+    for (const fork of this.#forks) {
+      fork.hangup(cause, { completedElsewhere });
+    }
+    this.#forks.clear();
+  }
+}
+
+/** §16.7 step 6, adapted: 6xx wins; then 486 (busy); then the lowest 4xx; then 5xx → 503. */
+export function bestFailure(statuses: readonly number[]): number {
+  const global = statuses.find((status) => status >= 600);
+  if (global !== undefined) {
+    return global;
+  }
+  if (statuses.includes(486)) {
+    return 486;
+  }
+  const client = statuses.filter((status) => status >= 400 && status < 500).sort((a, b) => a - b);
+  if (client[0] !== undefined) {
+    // 408 from every fork means nobody answered in time.
+    return client.every((status) => status === 408) ? 480 : (client.find((s) => s !== 408) ?? 480);
+  }
+  return statuses.length > 0 ? 503 : 480;
+}
+
+function isWebSocketFlow(protocol: string): boolean {
+  return protocol === 'WS' || protocol === 'WSS';
+}
+
+function partyOf(user: User | undefined, line: Line, from?: NameAddr): PartyId {
+  const name = user
+    ? `${user.firstname} ${user.lastname}`.trim()
+    : (from?.displayName ?? line.extension);
+  return { name: name === '' ? line.extension : name, number: line.extension };
+}
+
+function sipUri(user: string, host: string): SipUri {
+  return {
+    scheme: 'sip',
+    user,
+    password: undefined,
+    host,
+    port: undefined,
+    params: new Map(),
+    headers: new Map(),
+  };
+}
+
+function formatTarget(binding: Binding): string {
+  // The Request-URI is the registered contact (§10.2, §16.5); the flow decides where it goes.
+  return formatUriText(binding.contactUri);
+}

@@ -1,0 +1,771 @@
+/**
+ * A channel is one call leg between the server and one endpoint: one SIP dialog and one media
+ * leg. Its id is the Wazo call id (`"<unix seconds>.<sequence>"`), stable for its whole life.
+ *
+ * ```
+ *            ┌──────── Ring (we called on: the caller's leg while the callee rings) ──┐
+ *   Down ────┤                                                                        ├──► Up ──► Hungup
+ *            └──────── Ringing (the endpoint's phone rings: the callee's leg) ────────┘
+ *   (every state can go to Hungup; hold is a flag on Up, as in Wazo's call object)
+ * ```
+ *
+ * The two roles differ only in how the dialog starts: {@link InboundChannel} is the UAS side of
+ * an INVITE the endpoint sent us; {@link OutboundChannel} the UAC side of an INVITE we send.
+ * In-dialog handling (BYE, re-INVITE/UPDATE for hold, INFO, OPTIONS, 2xx/ACK reliability) is
+ * shared here.
+ *
+ * Close cascade: `hangup()` (or the remote BYE/CANCEL, or a transaction failure) → SIP
+ * signalling to end the dialog → state `Hungup` → `hungup` event (call control closes the media
+ * leg and updates the bridge) → the dialog is unregistered from the stack. `hangup()` is
+ * idempotent.
+ */
+import { InvalidStateError, TypedEmitter, type Logger } from '@confab/core';
+import {
+  Dialog,
+  SipRequest,
+  TransactionState,
+  Uas2xxRetransmitter,
+  bodyText,
+  createCancel,
+  createResponse,
+  formatNameAddr,
+  getTag,
+  getTo,
+  parseUri,
+  setBody,
+  type Clock,
+  type Flow,
+  type NameAddr,
+  type ServerTransaction,
+  type SipResponse,
+} from '@confab/sip';
+import type { DialogHandler, SipStack } from '../sip/stack.js';
+import { HangupCause, sipStatusForCause, causeForSipStatus } from './hangup-cause.js';
+
+export const ChannelState = {
+  Down: 'Down',
+  Ring: 'Ring',
+  Ringing: 'Ringing',
+  Up: 'Up',
+  Hungup: 'Hungup',
+} as const;
+export type ChannelState = (typeof ChannelState)[keyof typeof ChannelState];
+
+const TRANSITIONS: Readonly<Record<ChannelState, readonly ChannelState[]>> = {
+  Down: ['Ring', 'Ringing', 'Up', 'Hungup'],
+  Ring: ['Ringing', 'Up', 'Hungup'],
+  Ringing: ['Up', 'Hungup'],
+  Up: ['Hungup'],
+  Hungup: [],
+};
+
+export interface HangupOptions {
+  /** Cancelling a fork because another device answered (RFC 3326 Reason cause=200). */
+  completedElsewhere?: boolean;
+}
+
+export interface PartyId {
+  name: string;
+  number: string;
+}
+
+/** What a channel needs from call control to answer media renegotiation. */
+export interface ChannelMediaHandler {
+  /** A new offer from the endpoint (re-INVITE/UPDATE): returns our answer SDP. Throws → 488. */
+  reoffer(channel: Channel, sdp: string): Promise<string>;
+}
+
+export interface ChannelEvents {
+  [key: string]: unknown[];
+  stateChanged: [from: ChannelState, to: ChannelState];
+  /** Any field of the call view changed (hold, connected line, media). */
+  updated: [];
+  held: [];
+  resumed: [];
+  dtmf: [digit: string];
+  hungup: [cause: HangupCause];
+}
+
+export interface ChannelOptions {
+  id: string;
+  stack: SipStack;
+  clock: Clock;
+  logger: Logger;
+  /** Owner of the channel: the user of the line at the endpoint. */
+  userUuid: string | null;
+  tenantUuid: string;
+  lineId: number | null;
+  /** The endpoint is a WebRTC client (WS/WSS): it gets X-Wazo-Call-ID headers. */
+  webrtc: boolean;
+  callerId: PartyId;
+  connectedLine: PartyId;
+  dialedExtension: string | null;
+  media: ChannelMediaHandler;
+}
+
+let sequence = 0;
+
+/** Wazo call ids: `"<unix seconds>.<sequence>"` like Asterisk unique ids. */
+export function newChannelId(nowMs: number): string {
+  sequence += 1;
+  return `${Math.floor(nowMs / 1000)}.${sequence}`;
+}
+
+export function newTag(): string {
+  return crypto.randomUUID().replace(/-/g, '').slice(0, 16);
+}
+
+const HOLD_DIRECTIONS = /^a=(sendonly|inactive)\s*$/m;
+
+/** RFC 3264 §8.4 hold: the offer says sendonly/inactive (or the RFC 2543 c=0.0.0.0 form). */
+export function offerIsHold(sdp: string): boolean {
+  return HOLD_DIRECTIONS.test(sdp) || /^c=IN IP4 0\.0\.0\.0\s*$/m.test(sdp);
+}
+
+export abstract class Channel extends TypedEmitter<ChannelEvents> implements DialogHandler {
+  readonly id: string;
+  readonly userUuid: string | null;
+  readonly tenantUuid: string;
+  readonly lineId: number | null;
+  readonly webrtc: boolean;
+  readonly creationTime: Date;
+  readonly dialedExtension: string | null;
+  callerId: PartyId;
+  connectedLine: PartyId;
+  answerTime: Date | null = null;
+  hangupTime: Date | null = null;
+  hangupCause: HangupCause | null = null;
+  onHold = false;
+  muted = false;
+  /** Media leg id in the media engine (set by call control). */
+  legId: string | undefined;
+  /** Bridge ids this channel is in (set by the bridge registry). */
+  readonly bridges = new Set<string>();
+
+  protected readonly stack: SipStack;
+  protected readonly clock: Clock;
+  protected readonly logger: Logger;
+  protected readonly media: ChannelMediaHandler;
+  protected dialog: Dialog | undefined;
+  #state: ChannelState = ChannelState.Down;
+  #registeredDialog: { callId: string; localTag: string; remoteTag: string } | undefined;
+  #retransmitter: Uas2xxRetransmitter | undefined;
+  /** The 2xx we sent for the last INVITE (retransmitted on INVITE retransmissions). */
+  #pendingAckCSeq: number | undefined;
+
+  protected constructor(options: ChannelOptions) {
+    super();
+    this.id = options.id;
+    this.stack = options.stack;
+    this.clock = options.clock;
+    this.logger = options.logger.child({ callId: options.id });
+    this.userUuid = options.userUuid;
+    this.tenantUuid = options.tenantUuid;
+    this.lineId = options.lineId;
+    this.webrtc = options.webrtc;
+    this.callerId = options.callerId;
+    this.connectedLine = options.connectedLine;
+    this.dialedExtension = options.dialedExtension;
+    this.media = options.media;
+    this.creationTime = new Date(options.clock.now());
+  }
+
+  /** True when the endpoint placed the call (we are the UAS of its INVITE). */
+  abstract readonly isCaller: boolean;
+  /** SIP Call-ID of this channel's dialog. */
+  abstract readonly sipCallId: string;
+  /** The flow to the endpoint. */
+  abstract readonly flow: Flow;
+
+  get state(): ChannelState {
+    return this.#state;
+  }
+
+  get ended(): boolean {
+    return this.#state === ChannelState.Hungup;
+  }
+
+  protected transition(to: ChannelState): void {
+    const from = this.#state;
+    if (from === to) {
+      return;
+    }
+    if (!TRANSITIONS[from].includes(to)) {
+      throw InvalidStateError.transition(`Channel ${this.id}`, from, to);
+    }
+    this.#state = to;
+    this.logger.debug({ from, to }, 'channel state');
+    if (to === ChannelState.Up) {
+      this.answerTime = new Date(this.clock.now());
+    }
+    this.emit('stateChanged', from, to);
+  }
+
+  /** Ends the channel with `cause`, sending whatever SIP its state requires. Idempotent. */
+  abstract hangup(cause?: HangupCause, options?: HangupOptions): void;
+
+  /** Sets the connected line (e.g. `"Conference" <1001>`) and tells listeners. */
+  setConnectedLine(party: PartyId): void {
+    this.connectedLine = party;
+    this.emit('updated');
+  }
+
+  setMuted(muted: boolean): void {
+    if (this.muted !== muted) {
+      this.muted = muted;
+      this.emit('updated');
+    }
+  }
+
+  // ---- dialog plumbing shared by both roles ----
+
+  protected registerDialog(dialog: Dialog): void {
+    this.dialog = dialog;
+    if (this.#registeredDialog) {
+      return;
+    }
+    const { callId, localTag, remoteTag } = dialog.id;
+    this.#registeredDialog = { callId, localTag, remoteTag };
+    this.stack.registerDialog(callId, localTag, remoteTag, this);
+  }
+
+  /** The final dialog differs from the early one (a 2xx with another To tag, §12.1.2). */
+  protected replaceDialog(dialog: Dialog): void {
+    const previous = this.#registeredDialog;
+    if (previous) {
+      this.stack.unregisterDialog(previous.callId, previous.localTag, previous.remoteTag);
+      this.#registeredDialog = undefined;
+    }
+    this.registerDialog(dialog);
+  }
+
+  /** Common teardown: state, timers, dialog registration, event. Called once. */
+  protected finish(cause: HangupCause): void {
+    if (this.ended) {
+      return;
+    }
+    this.hangupCause = cause;
+    this.hangupTime = new Date(this.clock.now());
+    this.#retransmitter?.stop();
+    this.#retransmitter = undefined;
+    this.transition(ChannelState.Hungup);
+    // Keep the dialog registered a little longer so that retransmitted BYEs/ACKs are absorbed
+    // (§17.2.2 / §13.3.1.4) rather than answered with 481.
+    const registered = this.#registeredDialog;
+    if (registered) {
+      const timer = this.clock.setTimeout(() => {
+        this.stack.unregisterDialog(registered.callId, registered.localTag, registered.remoteTag);
+      }, 32_000);
+      void timer;
+    }
+    this.emit('hungup', cause);
+  }
+
+  /** Sends BYE in the confirmed dialog (§15.1.1) and finishes the channel. */
+  protected sendBye(cause: HangupCause): void {
+    const dialog = this.dialog;
+    if (dialog) {
+      try {
+        const bye = dialog.createRequest('BYE');
+        if (cause !== HangupCause.NormalClearing) {
+          // RFC 3326: tell the peer why.
+          bye.headers.set('Reason', `Q.850;cause=${cause}`);
+        }
+        this.stack.sendRequest(bye, this.flow);
+      } catch (error) {
+        this.logger.debug({ err: error }, 'could not send BYE');
+      }
+    }
+    this.finish(cause);
+  }
+
+  /** Sends a 2xx reliably: retransmitted until ACK on unreliable transports (§13.3.1.4). */
+  protected sendReliable2xx(tx: ServerTransaction, response: SipResponse, cseq: number): void {
+    if (!respondIfAlive(tx, response)) {
+      return;
+    }
+    this.#pendingAckCSeq = cseq;
+    this.#retransmitter?.stop();
+    this.#retransmitter = new Uas2xxRetransmitter({
+      clock: this.clock,
+      reliable: this.flow.protocol !== 'UDP',
+      retransmit: () => {
+        try {
+          this.stack.sendDirect(response, this.flow);
+        } catch (error) {
+          this.logger.debug({ err: error }, '2xx retransmission failed');
+        }
+      },
+      onTimeout: () => {
+        // §13.3.1.4: no ACK within 64*T1 — the session is not established; end it with BYE.
+        this.logger.info({}, 'no ACK for 2xx; hanging up');
+        this.sendBye(HangupCause.RecoveryOnTimerExpiry);
+      },
+    });
+    this.#retransmitter.start();
+  }
+
+  onAck(ack: SipRequest, _flow: Flow): void {
+    let cseq: number | undefined;
+    try {
+      cseq = Number(ack.headers.get('CSeq')?.trim().split(/\s+/)[0]);
+    } catch {
+      cseq = undefined;
+    }
+    if (this.#pendingAckCSeq !== undefined && cseq === this.#pendingAckCSeq) {
+      this.#retransmitter?.acknowledge();
+      this.#retransmitter = undefined;
+      this.#pendingAckCSeq = undefined;
+      this.dialog?.confirm();
+    }
+  }
+
+  onStrayResponse(response: SipResponse, flow: Flow): void {
+    // A retransmitted 2xx to our INVITE: our ACK was lost (§13.2.2.4). Re-send it.
+    const dialog = this.dialog;
+    if (!dialog || response.status < 200 || response.status >= 300) {
+      return;
+    }
+    const cseq = response.headers.get('CSeq') ?? '';
+    if (!cseq.trim().endsWith('INVITE')) {
+      return;
+    }
+    this.stack.sendAck(
+      dialog.createRequest('ACK', { cseq: Number(cseq.trim().split(/\s+/)[0]) }),
+      flow,
+    );
+  }
+
+  onRequest(tx: ServerTransaction): void {
+    const request = tx.request;
+    const dialog = this.dialog;
+    if (!dialog) {
+      this.stack.respond(tx, 481);
+      return;
+    }
+    // §12.2.2: requests with a lower CSeq than the last one are out of order.
+    if (dialog.receiveRequest(request) === 'out-of-order') {
+      this.stack.respond(tx, 500);
+      return;
+    }
+    switch (request.method) {
+      case 'BYE':
+        this.stack.respond(tx, 200);
+        this.logger.info({}, 'remote hangup (BYE)');
+        this.finish(HangupCause.NormalClearing);
+        return;
+      case 'INVITE':
+      case 'UPDATE':
+        void this.#renegotiate(tx);
+        return;
+      case 'INFO':
+        this.#info(tx);
+        return;
+      case 'OPTIONS':
+        this.stack.respond(tx, 200);
+        return;
+      case 'ACK':
+        return;
+      default:
+        this.stack.respond(tx, 501);
+    }
+  }
+
+  /** re-INVITE / UPDATE from the endpoint: hold, resume, codec or ICE changes (RFC 3264 §8, RFC 3311). */
+  async #renegotiate(tx: ServerTransaction): Promise<void> {
+    const request = tx.request;
+    if (this.ended) {
+      this.stack.respond(tx, 481);
+      return;
+    }
+    const offer = bodyText(request);
+    if (offer === '') {
+      if (request.method === 'UPDATE') {
+        this.stack.respond(tx, 200);
+        return;
+      }
+      // Offerless re-INVITE would need our offer in the 2xx and the answer in ACK; our clients
+      // (SIP.js, desk phones) always offer. Deliberate limitation.
+      this.stack.respond(tx, 488, (response) => {
+        response.headers.set(
+          'Warning',
+          '399 confab "re-INVITE without SDP offer is not supported"',
+        );
+      });
+      return;
+    }
+    let answer: string;
+    try {
+      answer = await this.media.reoffer(this, offer);
+    } catch (error) {
+      this.logger.info({ err: error }, 'renegotiation refused');
+      this.stack.respond(tx, 488);
+      return;
+    }
+    if (this.ended) {
+      this.stack.respond(tx, 481);
+      return;
+    }
+    const held = offerIsHold(offer);
+    const response = createResponse(request, 200);
+    response.headers.set('Contact', `<${this.contactUri()}>`);
+    response.headers.set('Server', this.stack.userAgent);
+    setBody(response, answer, 'application/sdp');
+    if (request.method === 'INVITE') {
+      this.sendReliable2xx(tx, response, dialogCSeq(request));
+    } else {
+      respondIfAlive(tx, response);
+    }
+    if (held !== this.onHold) {
+      this.onHold = held;
+      this.logger.info(
+        { held },
+        held ? 'endpoint put the call on hold' : 'endpoint resumed the call',
+      );
+      this.emit(held ? 'held' : 'resumed');
+      this.emit('updated');
+    }
+  }
+
+  /** SIP INFO: DTMF as application/dtmf-relay (`Signal=5`), otherwise just acknowledged. */
+  #info(tx: ServerTransaction): void {
+    const request = tx.request;
+    const type = request.headers.get('Content-Type')?.toLowerCase() ?? '';
+    if (type.startsWith('application/dtmf-relay') || type.startsWith('application/dtmf')) {
+      const match =
+        /Signal\s*=\s*([0-9A-Da-d*#])/.exec(bodyText(request)) ??
+        /^([0-9A-Da-d*#])\s*$/.exec(bodyText(request));
+      const digit = match?.[1];
+      if (digit !== undefined) {
+        this.emit('dtmf', digit.toUpperCase());
+      }
+    }
+    this.stack.respond(tx, 200);
+  }
+
+  /** Our Contact for this channel's dialog. */
+  contactUri(): string {
+    return this.stack.contactUri(this.flow, `ch-${this.id.replace('.', '-')}`);
+  }
+}
+
+/** Answers `tx` unless it already ended (e.g. a transport error during asynchronous work). */
+function respondIfAlive(tx: ServerTransaction, response: SipResponse): boolean {
+  if (tx.state === TransactionState.Terminated) {
+    return false;
+  }
+  tx.respond(response);
+  return true;
+}
+
+function dialogCSeq(request: SipRequest): number {
+  return Number(request.headers.get('CSeq')?.trim().split(/\s+/)[0] ?? 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface InboundChannelOptions extends ChannelOptions {
+  invite: ServerTransaction;
+}
+
+/** The endpoint called us: we are the UAS of its INVITE (§13.3). */
+export class InboundChannel extends Channel {
+  readonly isCaller = true;
+  readonly sipCallId: string;
+  readonly flow: Flow;
+  readonly #invite: ServerTransaction;
+  readonly #localTag = newTag();
+  #finalSent = false;
+
+  constructor(options: InboundChannelOptions) {
+    super(options);
+    this.#invite = options.invite;
+    this.flow = options.invite.flow;
+    this.sipCallId = options.invite.request.headers.get('Call-ID') ?? '';
+  }
+
+  get invite(): SipRequest {
+    return this.#invite.request;
+  }
+
+  /** The remote party is being alerted: 180 Ringing (early dialog, §13.3.1.1). */
+  ring(): void {
+    if (this.ended || this.#finalSent || this.state !== ChannelState.Down) {
+      return;
+    }
+    const response = this.#response(180);
+    this.#ensureDialog(response);
+    respondIfAlive(this.#invite, response);
+    this.transition(ChannelState.Ring);
+  }
+
+  /** 200 OK with our SDP answer (§13.3.1.4). */
+  answer(sdp: string): void {
+    if (this.ended || this.#finalSent) {
+      throw InvalidStateError.closed(`Channel ${this.id}`);
+    }
+    const response = this.#response(200);
+    setBody(response, sdp, 'application/sdp');
+    this.#ensureDialog(response);
+    this.#finalSent = true;
+    this.sendReliable2xx(this.#invite, response, dialogCSeq(this.#invite.request));
+    this.transition(ChannelState.Up);
+  }
+
+  /** The caller sent CANCEL (§9.2): 200 to the CANCEL, 487 to the INVITE. */
+  cancelled(cancel: ServerTransaction): void {
+    this.stack.respond(cancel, 200);
+    if (this.#finalSent || this.ended) {
+      return;
+    }
+    this.#finalSent = true;
+    respondIfAlive(this.#invite, this.#response(487));
+    this.logger.info({}, 'caller cancelled');
+    this.finish(HangupCause.NormalClearing);
+  }
+
+  hangup(cause: HangupCause = HangupCause.NormalClearing): void {
+    if (this.ended) {
+      return;
+    }
+    if (!this.#finalSent) {
+      this.#finalSent = true;
+      const status = sipStatusForCause(cause);
+      const response = this.#response(status);
+      respondIfAlive(this.#invite, response);
+      this.finish(cause);
+      return;
+    }
+    this.sendBye(cause);
+  }
+
+  #response(status: number): SipResponse {
+    const response = createResponse(this.#invite.request, status, undefined, {
+      toTag: this.#localTag,
+    });
+    response.headers.set('Server', this.stack.userAgent);
+    if (status < 300 || status === 180 || status === 183) {
+      response.headers.set('Contact', `<${this.contactUri()}>`);
+      response.headers.set('Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE');
+    }
+    if (this.webrtc) {
+      response.headers.set('X-Wazo-Call-ID', this.id);
+    }
+    return response;
+  }
+
+  #ensureDialog(response: SipResponse): void {
+    if (this.dialog) {
+      return;
+    }
+    this.registerDialog(
+      Dialog.fromUasRequest(this.#invite.request, this.#localTag, parseUri(this.contactUri())),
+    );
+    void response;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface OutboundInvite {
+  /** Request-URI: the registered contact. */
+  target: string;
+  flow: Flow;
+  from: NameAddr;
+  to: NameAddr;
+  sdp: string;
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** Outcome of an outbound channel's INVITE. */
+export interface OutboundOutcomeEvents {
+  [key: string]: unknown[];
+  /** A provisional response (180/183…). */
+  progress: [status: number];
+  /** 2xx: the endpoint's SDP answer. */
+  answered: [sdp: string];
+  /** A final response ≥ 300, or 408 on timeout, 503 on transport failure. */
+  rejected: [status: number];
+}
+
+/** We call the endpoint: we are the UAC of our INVITE (§13.2). */
+export class OutboundChannel extends Channel {
+  readonly isCaller = false;
+  readonly sipCallId = `${crypto.randomUUID()}@confab`;
+  #flow: Flow | undefined;
+  #invite: SipRequest | undefined;
+  #provisional = false;
+  #cancelPending = false;
+  #completedElsewhere = false;
+  #answered = false;
+  readonly #outbound = new TypedEmitter<OutboundOutcomeEvents>();
+
+  get flow(): Flow {
+    if (!this.#flow) {
+      throw new InvalidStateError(`Channel ${this.id} has not sent its INVITE`);
+    }
+    return this.#flow;
+  }
+
+  /** Outcome events of the INVITE (see {@link OutboundOutcomeEvents}). */
+  get outcome(): Pick<TypedEmitter<OutboundOutcomeEvents>, 'on' | 'once' | 'off'> {
+    return this.#outbound;
+  }
+
+  constructor(options: ChannelOptions) {
+    super(options);
+  }
+
+  /** Sends the INVITE (§13.2.1). */
+  invite(request: OutboundInvite): void {
+    if (this.#invite) {
+      throw new InvalidStateError(`Channel ${this.id} already sent its INVITE`);
+    }
+    this.#flow = request.flow;
+    const invite = new SipRequest('INVITE', parseUri(request.target));
+    const from: NameAddr = {
+      ...request.from,
+      params: new Map(request.from.params).set('tag', newTag()),
+    };
+    invite.headers.set('From', formatNameAddr(from));
+    invite.headers.set('To', formatNameAddr(request.to));
+    invite.headers.set('Call-ID', this.sipCallId);
+    invite.headers.set('CSeq', '1 INVITE');
+    invite.headers.set('Contact', `<${this.contactUri()}>`);
+    invite.headers.set('Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE');
+    if (this.webrtc) {
+      invite.headers.set('X-Wazo-Call-ID', this.id);
+    }
+    for (const [name, value] of Object.entries(request.headers ?? {})) {
+      invite.headers.set(name, value);
+    }
+    setBody(invite, request.sdp, 'application/sdp');
+    this.#invite = invite;
+    const tx = this.stack.sendRequest(invite, request.flow);
+    tx.on('response', (response) => {
+      this.#onResponse(response);
+    });
+    tx.on('timeout', () => {
+      this.#fail(408);
+    });
+    tx.on('transportError', () => {
+      this.#fail(503);
+    });
+  }
+
+  #onResponse(response: SipResponse): void {
+    const status = response.status;
+    if (status < 200) {
+      if (status === 100) {
+        return;
+      }
+      this.#provisional = true;
+      if (this.#cancelPending) {
+        this.#sendCancel();
+        return;
+      }
+      if (getTag(getTo(response)) !== undefined && !this.dialog) {
+        this.registerDialog(Dialog.fromUacResponse(this.#requireInvite(), response));
+      }
+      if ((status === 180 || status === 183) && this.state === ChannelState.Down) {
+        this.transition(ChannelState.Ringing);
+      }
+      this.#outbound.emit('progress', status);
+      this.emit('updated');
+      return;
+    }
+    if (status < 300) {
+      this.#onSuccess(response);
+      return;
+    }
+    // Non-2xx final: the transaction ACKs it (§17.1.1.3).
+    this.#fail(status);
+  }
+
+  #onSuccess(response: SipResponse): void {
+    const invite = this.#requireInvite();
+    if (this.#answered) {
+      const toTag = getTag(getTo(response));
+      if (this.dialog && toTag === this.dialog.id.remoteTag) {
+        // The same 2xx again (RFC 6026 Accepted state): our ACK was lost; send it again (§13.2.2.4).
+        this.stack.sendAck(this.dialog.createRequest('ACK'), this.flow);
+        return;
+      }
+      // A 2xx from another fork behind a proxy (§13.2.2.4): ACK it, then end that dialog.
+      const extra = Dialog.fromUacResponse(invite, response);
+      this.stack.sendAck(extra.createRequest('ACK'), this.flow);
+      this.stack.sendRequest(extra.createRequest('BYE'), this.flow);
+      return;
+    }
+    const early = this.dialog;
+    const dialog =
+      early && early.id.remoteTag === getTag(getTo(response))
+        ? early
+        : Dialog.fromUacResponse(invite, response);
+    if (dialog === early) {
+      dialog.receiveResponse(response);
+    } else {
+      this.replaceDialog(dialog);
+    }
+    this.stack.sendAck(dialog.createRequest('ACK'), this.flow);
+    this.#answered = true;
+    if (this.#cancelPending || this.ended) {
+      // The 2xx crossed our CANCEL (§9.1): the call is up at the far end; end it with BYE.
+      this.sendBye(HangupCause.NormalClearing);
+      return;
+    }
+    this.transition(ChannelState.Up);
+    this.#outbound.emit('answered', bodyText(response));
+  }
+
+  #requireInvite(): SipRequest {
+    if (!this.#invite) {
+      throw new InvalidStateError(`Channel ${this.id} has not sent its INVITE`);
+    }
+    return this.#invite;
+  }
+
+  #fail(status: number): void {
+    if (this.ended || this.#answered) {
+      return;
+    }
+    this.#outbound.emit('rejected', status);
+    this.finish(this.#cancelPending ? HangupCause.NormalClearing : causeForSipStatus(status));
+  }
+
+  #sendCancel(): void {
+    if (!this.#invite || !this.#flow) {
+      return;
+    }
+    try {
+      const cancel = createCancel(this.#invite);
+      if (this.#completedElsewhere) {
+        // RFC 3326 §2 + RFC 3261 §9.1 practice: the device should not log a missed call.
+        cancel.headers.set('Reason', 'SIP;cause=200;text="Call completed elsewhere"');
+      }
+      // CANCEL reuses the INVITE's Via branch (§9.1): it bypasses the stack's Via stamping.
+      this.stack.transactions.sendRequest(cancel, this.#flow);
+    } catch (error) {
+      this.logger.debug({ err: error }, 'could not send CANCEL');
+    }
+  }
+
+  hangup(cause: HangupCause = HangupCause.NormalClearing, options: HangupOptions = {}): void {
+    if (this.ended) {
+      return;
+    }
+    if (this.#answered) {
+      this.sendBye(cause);
+      return;
+    }
+    // Not answered: CANCEL (§9.1). Before any provisional response CANCEL must wait for one.
+    this.#cancelPending = true;
+    this.#completedElsewhere = options.completedElsewhere === true;
+    if (this.#provisional) {
+      this.#sendCancel();
+    }
+    // Without a provisional, nothing is ringing yet; if the INVITE is still outstanding the
+    // CANCEL goes out on the first 1xx, and a late 2xx gets ACK + BYE (see #onSuccess).
+    this.finish(cause);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Telephony composition: SIP transports (UDP, TCP, WebSocket) → SIP stack → registrar and call
+ * control, with the media engine behind {@link MediaControl}.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { Logger } from '@confab/core';
+import { systemClock, type Clock } from '@confab/sip';
+import type { ConfabConfig } from '../config.js';
+import type { Store } from '../store/types.js';
+import { describeListenError } from '../errors.js';
+import { TransportManager } from '../sip/transport-manager.js';
+import { UdpTransport } from '../sip/udp.js';
+import { TcpTransport } from '../sip/tcp.js';
+import { WebSocketTransport } from '../sip/websocket.js';
+import { SipStack } from '../sip/stack.js';
+import { SipAuthenticator } from './authenticator.js';
+import { Registrar } from './registrar.js';
+import { CallControl } from './call-control.js';
+import { createMediaControl, type ClosableMediaControl } from './media-engine.js';
+import type { MediaControl } from './media-control.js';
+
+export interface Telephony {
+  handleSipWebSocket(socket: WebSocket, request: IncomingMessage): void;
+  readonly registrar: Registrar;
+  readonly callControl: CallControl;
+  readonly stack: SipStack;
+  /** Bound SIP ports (useful when configured as 0). */
+  readonly ports: { udp: number; tcp: number };
+  close(): Promise<void>;
+}
+
+export interface TelephonyOptions {
+  config: ConfabConfig;
+  store: Store;
+  logger: Logger;
+  clock?: Clock;
+  /** Injected media control (tests); by default the worker-thread media engine. */
+  media?: MediaControl & { close?(): Promise<void> };
+}
+
+export async function startTelephony(options: TelephonyOptions): Promise<Telephony> {
+  const { config, store } = options;
+  const logger = options.logger.child({ component: 'sip' });
+  const clock = options.clock ?? systemClock;
+  const transports = new TransportManager(logger);
+  const closers: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        logger.debug({ err: error }, 'close step failed');
+      }
+    }
+  };
+
+  try {
+    const udp = await UdpTransport.listen({
+      address: config.bindAddress,
+      port: config.sipPort,
+      manager: transports,
+      logger,
+    }).catch((error: unknown) => {
+      throw describeListenError(error, `${config.sipPort}/udp (SIP)`, '--sip-port');
+    });
+    closers.push(() => udp.close());
+    // TCP listens on the same port number as UDP (5060 by default; with port 0, UDP's pick).
+    const tcp = await TcpTransport.listen({
+      address: config.bindAddress,
+      port: udp.port,
+      manager: transports,
+      logger,
+    }).catch((error: unknown) => {
+      throw describeListenError(error, `${udp.port}/tcp (SIP)`, '--sip-port');
+    });
+    closers.push(() => tcp.close());
+    const websockets = new WebSocketTransport(transports, logger);
+    closers.push(() => {
+      websockets.close();
+    });
+    closers.push(() => {
+      transports.close();
+    });
+
+    const stack = new SipStack({
+      transports,
+      clock,
+      logger,
+      advertisedHost: config.advertisedAddress,
+      ports: { udp: udp.port, tcp: tcp.port },
+      userAgent: 'Confab',
+    });
+    closers.push(() => {
+      stack.close();
+    });
+    const authenticator = new SipAuthenticator({
+      stack,
+      store,
+      clock,
+      logger,
+      realm: config.sipDomain,
+    });
+    const registrar = new Registrar({ stack, authenticator, clock, logger });
+    closers.push(() => {
+      registrar.close();
+    });
+    transports.on('connectionClosed', (connectionId) => {
+      registrar.connectionClosed(connectionId);
+    });
+
+    let media: ClosableMediaControl;
+    if (options.media) {
+      const injected = options.media;
+      media = Object.assign(injected, { close: async () => injected.close?.() });
+    } else {
+      media = await createMediaControl({
+        config,
+        logger: options.logger.child({ component: 'media' }),
+      });
+    }
+    closers.push(() => media.close());
+
+    const callControl = new CallControl({
+      stack,
+      store,
+      registrar,
+      authenticator,
+      media,
+      clock,
+      logger: options.logger.child({ component: 'calls' }),
+      domain: config.sipDomain,
+    });
+    closers.push(() => {
+      callControl.close();
+    });
+    stack.setHandlers({
+      register: (tx) => {
+        registrar.handle(tx).catch((error: unknown) => {
+          logger.error({ err: error }, 'REGISTER handling failed');
+          stack.respond(tx, 500);
+        });
+      },
+      invite: (tx) => {
+        void callControl.handleInvite(tx);
+      },
+      cancel: (tx, invite) => {
+        callControl.handleCancel(tx, invite);
+      },
+    });
+
+    logger.info(
+      { udp: udp.port, tcp: tcp.port, advertised: config.advertisedAddress },
+      'SIP listening',
+    );
+    return {
+      handleSipWebSocket: (socket, request) => {
+        websockets.accept(socket, request);
+      },
+      registrar,
+      callControl,
+      stack,
+      ports: { udp: udp.port, tcp: tcp.port },
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

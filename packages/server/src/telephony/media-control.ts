@@ -1,0 +1,21 @@
+/**
+ * What call control needs from the media engine. The server adapts `@confab/media`'s engine to
+ * this narrow interface so that call control can be tested with a real engine or driven
+ * step by step.
+ */
+export type LegKind = 'webrtc' | 'rtp';
+
+export interface MediaControl {
+  /** A new leg; legs of one `group` (one conversation) live on the same media worker. */
+  createLeg(kind: LegKind, group: string): Promise<string>;
+  /** Our offer for a leg we call out on. */
+  createOffer(legId: string): Promise<string>;
+  /** The endpoint's offer (initial or re-offer); resolves with our answer. Rejects with MEDIA_SDP_INVALID. */
+  acceptOffer(legId: string, sdp: string): Promise<string>;
+  /** The endpoint's answer to our offer. */
+  acceptAnswer(legId: string, sdp: string): Promise<void>;
+  /** Joins two legs in a relay bridge; resolves with the media bridge id. */
+  bridge(legA: string, legB: string): Promise<string>;
+  unbridge(bridgeId: string): Promise<void>;
+  closeLeg(legId: string): Promise<void>;
+}

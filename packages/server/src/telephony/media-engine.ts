@@ -1,0 +1,38 @@
+/**
+ * Adapts `@confab/media`'s engine (worker threads by default) to {@link MediaControl}.
+ */
+import type { Logger } from '@confab/core';
+import { WorkerMediaEngine, type MediaEngine } from '@confab/media';
+import type { ConfabConfig } from '../config.js';
+import type { MediaControl } from './media-control.js';
+
+export interface ClosableMediaControl extends MediaControl {
+  close(): Promise<void>;
+}
+
+export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
+  return {
+    createLeg: async (kind, group) => (await engine.createLeg({ kind, group })).legId,
+    createOffer: (legId) => engine.createOffer(legId),
+    acceptOffer: (legId, sdp) => engine.acceptOffer(legId, sdp),
+    acceptAnswer: (legId, sdp) => engine.acceptAnswer(legId, sdp),
+    bridge: async (legA, legB) => (await engine.bridge(legA, legB)).bridgeId,
+    unbridge: (bridgeId) => engine.unbridge(bridgeId),
+    closeLeg: (legId) => engine.closeLeg(legId),
+    close: () => engine.close(),
+  };
+}
+
+export function createMediaControl(options: {
+  config: ConfabConfig;
+  logger: Logger;
+}): Promise<ClosableMediaControl> {
+  const { config } = options;
+  const engine = new WorkerMediaEngine({
+    workers: config.mediaWorkers,
+    addresses: config.mediaAddresses,
+    portRange: config.rtpPortRange,
+    logger: options.logger,
+  });
+  return Promise.resolve(mediaControlFor(engine));
+}

@@ -1,0 +1,273 @@
+/**
+ * Registrar and location service (RFC 3261 §10.3), with connection-bound bindings for
+ * WebSocket and TCP clients (RFC 5626 §5.2, RFC 7118 §5): a binding made over a connection
+ * remembers that flow, requests to the contact reuse it, and the binding disappears when the
+ * connection closes.
+ */
+import { TypedEmitter, type Logger } from '@confab/core';
+import {
+  formatNameAddr,
+  formatUri,
+  getCallId,
+  getContacts,
+  getCSeq,
+  getExpires,
+  getTo,
+  type Clock,
+  type Flow,
+  type NameAddr,
+  type ServerTransaction,
+  type SipUri,
+} from '@confab/sip';
+import type { Line } from '../store/types.js';
+import type { SipStack } from '../sip/stack.js';
+import type { SipAuthenticator } from './authenticator.js';
+
+export interface Binding {
+  readonly id: string;
+  readonly line: Line;
+  /** The Contact as registered (URI + header params such as +sip.instance). */
+  readonly contact: NameAddr;
+  readonly contactUri: SipUri;
+  /** The flow the REGISTER arrived on: where requests for this contact are sent. */
+  readonly flow: Flow;
+  /** True when the client is a WebRTC endpoint (registered over WS/WSS). */
+  readonly webrtc: boolean;
+  readonly expiresAt: number;
+  readonly callId: string;
+  readonly cseq: number;
+  readonly userAgent: string | undefined;
+}
+
+export type BindingRemovalReason = 'unregistered' | 'expired' | 'connection-closed' | 'replaced';
+
+export interface RegistrarEvents {
+  [key: string]: unknown[];
+  bindingAdded: [binding: Binding];
+  bindingRemoved: [binding: Binding, reason: BindingRemovalReason];
+}
+
+export interface RegistrarOptions {
+  stack: SipStack;
+  authenticator: SipAuthenticator;
+  clock: Clock;
+  logger: Logger;
+  /** Shortest accepted registration, seconds (§10.3 step 7: 423 Interval Too Brief below it). */
+  minExpires?: number;
+  /** Longest granted registration, seconds (longer requests are shortened, §10.3 step 7). */
+  maxExpires?: number;
+  /** Used when neither the Contact nor the request says (§10.2.1.1). */
+  defaultExpires?: number;
+}
+
+export class Registrar extends TypedEmitter<RegistrarEvents> {
+  /** line id → binding key → binding */
+  readonly #bindings = new Map<number, Map<string, Binding>>();
+  readonly #options: Required<
+    Omit<RegistrarOptions, 'stack' | 'authenticator' | 'clock' | 'logger'>
+  > &
+    RegistrarOptions;
+  readonly #sweepTimer: NodeJS.Timeout;
+  #nextId = 0;
+
+  constructor(options: RegistrarOptions) {
+    super();
+    this.#options = { minExpires: 60, maxExpires: 7200, defaultExpires: 3600, ...options };
+    this.#sweepTimer = setInterval(() => {
+      this.sweep();
+    }, 5_000);
+    this.#sweepTimer.unref();
+  }
+
+  /** Every live binding of a line, most recent first. */
+  contactsFor(lineId: number): Binding[] {
+    const now = this.#options.clock.now();
+    const map = this.#bindings.get(lineId);
+    if (!map) {
+      return [];
+    }
+    return [...map.values()].filter((binding) => binding.expiresAt > now).reverse();
+  }
+
+  get bindingCount(): number {
+    let count = 0;
+    for (const map of this.#bindings.values()) {
+      count += map.size;
+    }
+    return count;
+  }
+
+  /** The connection closed: its bindings cannot be reached any more (RFC 5626 §5.2). */
+  connectionClosed(connectionId: string): void {
+    for (const map of this.#bindings.values()) {
+      for (const [key, binding] of map) {
+        if (binding.flow.connectionId === connectionId) {
+          map.delete(key);
+          this.emit('bindingRemoved', binding, 'connection-closed');
+        }
+      }
+    }
+  }
+
+  /** Removes expired bindings. Called periodically; public for tests with a fake clock. */
+  sweep(): void {
+    const now = this.#options.clock.now();
+    for (const map of this.#bindings.values()) {
+      for (const [key, binding] of map) {
+        if (binding.expiresAt <= now) {
+          map.delete(key);
+          this.emit('bindingRemoved', binding, 'expired');
+        }
+      }
+    }
+  }
+
+  async handle(tx: ServerTransaction): Promise<void> {
+    const { stack, authenticator, logger } = this.#options;
+    const request = tx.request;
+    // §10.3 step 5: the AOR is the To URI.
+    let toUri: SipUri;
+    try {
+      toUri = getTo(request).uri;
+    } catch {
+      stack.respond(tx, 400);
+      return;
+    }
+    // Step 6: authenticate, and only let a line change its own bindings.
+    const auth = await authenticator.authenticate(tx);
+    if (!auth) {
+      return;
+    }
+    if (toUri.user === undefined || toUri.user !== auth.line.sipUsername) {
+      logger.info(
+        { aor: formatUri(toUri), user: auth.line.sipUsername },
+        'REGISTER for another address of record',
+      );
+      stack.respond(tx, 403);
+      return;
+    }
+    let contacts: NameAddr[] | '*';
+    let callId: string;
+    let cseq: number;
+    try {
+      contacts = getContacts(request);
+      callId = getCallId(request);
+      cseq = getCSeq(request).seq;
+    } catch {
+      stack.respond(tx, 400);
+      return;
+    }
+    const line = auth.line;
+    const headerExpires = getExpires(request);
+    const map = this.#bindings.get(line.id) ?? new Map<string, Binding>();
+    this.#bindings.set(line.id, map);
+
+    if (contacts === '*') {
+      // §10.3 step 6: "*" only with Expires: 0, and alone.
+      if (headerExpires !== 0) {
+        stack.respond(tx, 400);
+        return;
+      }
+      for (const [key, binding] of map) {
+        if (binding.callId === callId && cseq <= binding.cseq) {
+          continue;
+        }
+        map.delete(key);
+        this.emit('bindingRemoved', binding, 'unregistered');
+      }
+      this.#answer(tx, line.id);
+      return;
+    }
+
+    // First pass: validate every contact before changing anything (the request is atomic, §10.3).
+    const now = this.#options.clock.now();
+    const changes: { key: string; expires: number; contact: NameAddr }[] = [];
+    for (const contact of contacts) {
+      const expires = this.#expiresOf(contact, headerExpires);
+      if (expires > 0 && expires < this.#options.minExpires) {
+        stack.respond(tx, 423, (response) => {
+          response.headers.set('Min-Expires', String(this.#options.minExpires));
+        });
+        return;
+      }
+      const key = bindingKey(contact);
+      const existing = map.get(key);
+      // §10.3 step 7: same Call-ID with a CSeq that is not higher aborts the update.
+      if (existing?.callId === callId && cseq <= existing.cseq) {
+        stack.respond(tx, 500, (response) => {
+          response.reason = 'Out Of Order Registration';
+        });
+        return;
+      }
+      changes.push({ key, expires: Math.min(expires, this.#options.maxExpires), contact });
+    }
+    for (const change of changes) {
+      const existing = map.get(change.key);
+      if (change.expires === 0) {
+        if (existing) {
+          map.delete(change.key);
+          this.emit('bindingRemoved', existing, 'unregistered');
+        }
+        continue;
+      }
+      const binding: Binding = {
+        id: `b${++this.#nextId}`,
+        line,
+        contact: change.contact,
+        contactUri: change.contact.uri,
+        flow: tx.flow,
+        webrtc: tx.flow.protocol === 'WS' || tx.flow.protocol === 'WSS',
+        expiresAt: now + change.expires * 1000,
+        callId,
+        cseq,
+        userAgent: request.headers.get('User-Agent'),
+      };
+      map.set(change.key, binding);
+      if (existing) {
+        this.emit('bindingRemoved', existing, 'replaced');
+      }
+      this.emit('bindingAdded', binding);
+      logger.debug(
+        { line: line.extension, contact: formatUri(binding.contactUri), flow: tx.flow.protocol },
+        'registered',
+      );
+    }
+    this.#answer(tx, line.id);
+  }
+
+  #expiresOf(contact: NameAddr, headerExpires: number | undefined): number {
+    const param = contact.params.get('expires');
+    if (param !== undefined && param !== null && /^\d{1,10}$/.test(param)) {
+      return Number(param);
+    }
+    return headerExpires ?? this.#options.defaultExpires;
+  }
+
+  /** §10.3 step 8: 200 OK listing every current binding with its remaining time. */
+  #answer(tx: ServerTransaction, lineId: number): void {
+    const now = this.#options.clock.now();
+    const bindings = this.contactsFor(lineId);
+    this.#options.stack.respond(tx, 200, (response) => {
+      for (const binding of bindings) {
+        const params = new Map(binding.contact.params);
+        params.set('expires', String(Math.max(0, Math.round((binding.expiresAt - now) / 1000))));
+        response.headers.append('Contact', formatNameAddr({ ...binding.contact, params }));
+      }
+      response.headers.set('Date', new Date(now).toUTCString());
+    });
+  }
+
+  close(): void {
+    clearInterval(this.#sweepTimer);
+    this.#bindings.clear();
+  }
+}
+
+/** RFC 5626 §6: with +sip.instance and reg-id the binding is the flow's identity; else the URI. */
+function bindingKey(contact: NameAddr): string {
+  const instance = contact.params.get('+sip.instance');
+  if (instance) {
+    return `instance:${instance}:${contact.params.get('reg-id') ?? ''}`;
+  }
+  return `uri:${formatUri(contact.uri)}`;
+}
