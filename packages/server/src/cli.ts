@@ -112,6 +112,9 @@ function buildProgram(io: CliIo): Command {
         delete argv.demoUsers;
       }
       const config = loadConfig({ argv, env: io.env });
+      // Listening before the start: a signal during start-up (or right after the banner) then
+      // means "stop once started" instead of killing the process half-way.
+      const stopped = (io.stopSignal ?? waitForSignal)();
       // Imported lazily: `user …` commands must not load the telephony and media stack.
       const { startConfab } = await import('./app.js');
       const server = await startConfab(config, {
@@ -119,7 +122,7 @@ function buildProgram(io: CliIo): Command {
           io.out(text);
         },
       });
-      const signal = await (io.stopSignal ?? waitForSignal)();
+      const signal = await stopped;
       io.err(`confab: received ${signal}, shutting down`);
       await server.close();
     });
