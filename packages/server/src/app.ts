@@ -21,7 +21,18 @@ export interface TelephonyHandle {
   handleSipWebSocket: WebSocketHandler;
   /** Bound SIP ports, when known (they differ from the config when it says 0). */
   readonly ports?: { udp: number; tcp: number };
+  /** Live counts, for metrics and leak checks in tests. */
+  stats?(): TelephonyStats;
   close(): Promise<void>;
+}
+
+/** Live object counts of the telephony core. */
+export interface TelephonyStats {
+  channels: number;
+  bridges: number;
+  bindings: number;
+  dialogs: number;
+  connections: number;
 }
 
 /** Starts the telephony core; injectable so tests can run the platform without SIP. */
@@ -65,6 +76,8 @@ export interface ConfabServer {
   readonly tls: TlsMaterial;
   readonly httpUrl: string;
   readonly httpsUrl: string;
+  /** The telephony core (SIP + media), for stats and tests. */
+  readonly telephony: TelephonyHandle;
   /** Demo users created by this start (empty when the database already had users). */
   readonly demoUsers: readonly DemoUser[];
   /** Stops everything (see the module comment for the order). Idempotent. */
@@ -225,6 +238,7 @@ export async function startConfab(
       tls,
       httpUrl: web.httpUrl,
       httpsUrl: web.httpsUrl,
+      telephony,
       demoUsers,
       close: () => {
         closing ??= (async () => {

@@ -4,7 +4,7 @@
  * with {@link startTelephony} and a {@link Store}.
  */
 export { startConfab } from './app.js';
-export type { ConfabServer } from './app.js';
+export type { ConfabServer, TelephonyHandle, TelephonyStats } from './app.js';
 export { loadConfig, defaultConfig } from './config.js';
 export type { ConfabConfig } from './config.js';
 export { openStore } from './store/index.js';

@@ -5,7 +5,13 @@
  * (stale=true when only the nonce expired, §22.4 / RFC 7616 §3.3).
  */
 import type { Logger } from '@confab/core';
-import { DigestServer, parseAuthHeader, type Clock, type ServerTransaction } from '@confab/sip';
+import {
+  DigestAlgorithm,
+  DigestServer,
+  parseAuthHeader,
+  type Clock,
+  type ServerTransaction,
+} from '@confab/sip';
 import type { Line, Store } from '../store/types.js';
 import type { SipStack } from '../sip/stack.js';
 
@@ -33,6 +39,10 @@ export class SipAuthenticator {
       realm: options.realm,
       secret: options.nonceKey ?? crypto.randomUUID(),
       clock: options.clock,
+      // RFC 8760 §2.4 orders challenges by the server's preference. We put MD5 first on purpose:
+      // SIP.js 0.21 (what browsers run) and sipp 3.6 read only the first challenge and support
+      // only MD5; clients that understand several still find SHA-256 in the second one.
+      algorithms: [DigestAlgorithm.MD5, DigestAlgorithm.SHA256],
     });
   }
 

@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '@confab/core';
 import { systemClock, type Clock } from '@confab/sip';
 import type { ConfabConfig } from '../config.js';
+import type { TelephonyStats } from '../app.js';
 import type { Store } from '../store/types.js';
 import { describeListenError } from '../errors.js';
 import { TransportManager } from '../sip/transport-manager.js';
@@ -27,6 +28,7 @@ export interface Telephony {
   readonly stack: SipStack;
   /** Bound SIP ports (useful when configured as 0). */
   readonly ports: { udp: number; tcp: number };
+  stats(): TelephonyStats;
   close(): Promise<void>;
 }
 
@@ -161,6 +163,13 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
       callControl,
       stack,
       ports: { udp: udp.port, tcp: tcp.port },
+      stats: () => ({
+        channels: callControl.channels.size,
+        bridges: callControl.bridges.size,
+        bindings: registrar.bindingCount,
+        dialogs: stack.dialogCount,
+        connections: transports.connectionCount,
+      }),
       close: closeAll,
     };
   } catch (error) {

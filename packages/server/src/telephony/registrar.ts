@@ -29,7 +29,7 @@ export interface Binding {
   /** The Contact as registered (URI + header params such as +sip.instance). */
   readonly contact: NameAddr;
   readonly contactUri: SipUri;
-  /** The flow the REGISTER arrived on: where requests for this contact are sent. */
+  /** Where requests for this contact are sent (see {@link targetFlow}). */
   readonly flow: Flow;
   /** True when the client is a WebRTC endpoint (registered over WS/WSS). */
   readonly webrtc: boolean;
@@ -215,7 +215,7 @@ export class Registrar extends TypedEmitter<RegistrarEvents> {
         line,
         contact: change.contact,
         contactUri: change.contact.uri,
-        flow: tx.flow,
+        flow: targetFlow(change.contact, tx.flow),
         webrtc: tx.flow.protocol === 'WS' || tx.flow.protocol === 'WSS',
         expiresAt: now + change.expires * 1000,
         callId,
@@ -270,4 +270,39 @@ function bindingKey(contact: NameAddr): string {
     return `instance:${instance}:${contact.params.get('reg-id') ?? ''}`;
   }
   return `uri:${formatUri(contact.uri)}`;
+}
+
+/**
+ * Where requests for a contact go.
+ * - Connection-oriented transports (TCP, WS, WSS): the connection the REGISTER came on
+ *   (RFC 5626 §5.3, RFC 7118 §5) — WebSocket clients cannot be reached any other way.
+ * - UDP with RFC 5626 outbound (`;ob` or reg-id): the flow the REGISTER came on.
+ * - UDP with an IP-literal Contact: that address (RFC 3261 §10, §16.5) — unless the Contact is a
+ *   private address while the REGISTER came from elsewhere, which means a NAT is in between:
+ *   then the source address, as NAT-aware PBXes do (rport/comedia style).
+ * - UDP with a host name: the source address (we do not resolve DNS here; deliberate limitation).
+ */
+export function targetFlow(contact: NameAddr, flow: Flow): Flow {
+  if (flow.connectionId !== undefined || flow.protocol !== 'UDP') {
+    return flow;
+  }
+  if (contact.uri.params.has('ob') || contact.params.has('reg-id')) {
+    return flow;
+  }
+  const host = contact.uri.host.replace(/^\[(.*)\]$/, '$1');
+  if (!isIpLiteral(host)) {
+    return flow;
+  }
+  if (host !== flow.remoteAddress && isPrivateIpv4(host) && !isPrivateIpv4(flow.remoteAddress)) {
+    return flow;
+  }
+  return { protocol: 'UDP', remoteAddress: host, remotePort: contact.uri.port ?? 5060 };
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+}
+
+function isPrivateIpv4(address: string): boolean {
+  return /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(address);
 }
