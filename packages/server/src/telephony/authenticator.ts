@@ -25,6 +25,8 @@ export interface SipAuthenticatorOptions {
   clock: Clock;
   logger: Logger;
   realm: string;
+  /** Challenge algorithms, most preferred first. @default ['MD5'] (see the constructor) */
+  algorithms?: readonly DigestAlgorithm[];
   /** Key for the self-verifying nonces; random per process by default. */
   nonceKey?: string;
 }
@@ -39,10 +41,11 @@ export class SipAuthenticator {
       realm: options.realm,
       secret: options.nonceKey ?? crypto.randomUUID(),
       clock: options.clock,
-      // RFC 8760 §2.4 orders challenges by the server's preference. We put MD5 first on purpose:
-      // SIP.js 0.21 (what browsers run) and sipp 3.6 read only the first challenge and support
-      // only MD5; clients that understand several still find SHA-256 in the second one.
-      algorithms: [DigestAlgorithm.MD5, DigestAlgorithm.SHA256],
+      // Deliberate: one MD5 challenge. RFC 8760 §2.4 would have us offer SHA-256 too, but the
+      // clients we serve break on several challenges: SIP.js 0.21 (every browser client,
+      // including @wazo/sdk) reads the last one and aborts on anything but MD5; sipp 3.6 reads
+      // the first one and also supports only MD5. The verifier still accepts SHA-256 credentials.
+      algorithms: options.algorithms ?? [DigestAlgorithm.MD5],
     });
   }
 
