@@ -29,13 +29,22 @@ export default tseslint.config(
       curly: ['error', 'all'],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['**/packages/*/src/**', '../../*/src/**', '../../../packages/**'], message: 'Import other packages by name (@confab/…).' },
+            {
+              group: ['**/packages/*/src/**', '../../*/src/**', '../../../packages/**'],
+              message: 'Import other packages by name (@confab/…).',
+            },
           ],
         },
       ],

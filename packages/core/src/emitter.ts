@@ -102,7 +102,7 @@ export class TypedEmitter<E extends EventMap> {
     }
     for (const listener of [...list]) {
       try {
-        (listener as unknown as Listener<EmitterBaseEvents["listenererror"]>)(event, error);
+        (listener as unknown as Listener<EmitterBaseEvents['listenererror']>)(event, error);
       } catch (nested) {
         console.error('listenererror listener threw', nested);
       }

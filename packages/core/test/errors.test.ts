@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ConfabError, InvalidStateError, isConfabError, isInvalidStateError } from '../src/errors.js';
+import {
+  ConfabError,
+  InvalidStateError,
+  isConfabError,
+  isInvalidStateError,
+} from '../src/errors.js';
 
 describe('errors', () => {
   it('InvalidStateError carries the stable INVALID_STATE code', () => {

@@ -23,7 +23,12 @@ export class SipRequest {
   headers: SipHeaders;
   body: Uint8Array;
 
-  constructor(method: string, uri: SipUri, headers = new SipHeaders(), body: Uint8Array | string = EMPTY) {
+  constructor(
+    method: string,
+    uri: SipUri,
+    headers = new SipHeaders(),
+    body: Uint8Array | string = EMPTY,
+  ) {
     this.method = method;
     this.uri = uri;
     this.headers = headers;
@@ -38,7 +43,12 @@ export class SipResponse {
   headers: SipHeaders;
   body: Uint8Array;
 
-  constructor(status: number, reason: string, headers = new SipHeaders(), body: Uint8Array | string = EMPTY) {
+  constructor(
+    status: number,
+    reason: string,
+    headers = new SipHeaders(),
+    body: Uint8Array | string = EMPTY,
+  ) {
     this.status = status;
     this.reason = reason;
     this.headers = headers;
@@ -61,7 +71,11 @@ export function bodyText(message: SipMessage): string {
   return message.body.length === 0 ? '' : decoder.decode(message.body);
 }
 
-export function setBody(message: SipMessage, body: string | Uint8Array, contentType?: string): void {
+export function setBody(
+  message: SipMessage,
+  body: string | Uint8Array,
+  contentType?: string,
+): void {
   message.body = typeof body === 'string' ? encoder.encode(body) : body;
   if (contentType !== undefined) {
     message.headers.set('Content-Type', contentType);
