@@ -104,6 +104,10 @@ function buildProgram(io: CliIo): Command {
     .option('--no-demo-users', 'do not create alice/bob/carol in an empty database')
     .option('--tls-cert <file>', 'PEM certificate for HTTPS (env CONFAB_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key for HTTPS (env CONFAB_TLS_KEY)')
+    .option(
+      '--ring-timeout <seconds>',
+      'seconds a call rings before it fails with 480, default 60 (env CONFAB_RING_TIMEOUT)',
+    )
     .action(async (flags: ConfigFlags & { demoUsers: boolean }) => {
       // Commander sets demoUsers=true by default; only an explicit --no-demo-users should win
       // over the environment and the file.

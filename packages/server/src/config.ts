@@ -50,6 +50,12 @@ export interface ConfabConfig {
   tlsCertFile: string | null;
   /** PEM private key file matching {@link ConfabConfig.tlsCertFile}. @default null */
   tlsKeyFile: string | null;
+  /**
+   * How long a call may ring, in seconds, before the caller gets 480 Temporarily Unavailable
+   * (no answer) and the ringing devices get CANCEL. Absent means the default.
+   * @default 60
+   */
+  ringTimeoutSeconds?: number;
 }
 
 /**
@@ -71,6 +77,7 @@ export interface ConfigFlags {
   demoUsers?: boolean | undefined;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  ringTimeout?: string | number | undefined;
 }
 
 /** Inputs of {@link loadConfig}. */
@@ -172,6 +179,8 @@ function integer(min: number, max: number, what: string) {
 const portSchema = integer(0, 65535, 'a port number from 0 to 65535 (0 = any free port)');
 
 const mediaWorkersSchema = integer(1, 256, 'a number of workers from 1 to 256');
+
+const ringTimeoutSchema = integer(1, 3600, 'a ring timeout in seconds from 1 to 3600');
 
 const ipSchema = z
   .string({ invalid_type_error: 'expected an IP address' })
@@ -295,6 +304,13 @@ const SETTINGS = [
   setting('createDemoUsers', 'demoUsers', '--no-demo-users', 'CONFAB_DEMO_USERS', booleanSchema),
   setting('tlsCertFile', 'tlsCert', '--tls-cert', 'CONFAB_TLS_CERT', pathSchema),
   setting('tlsKeyFile', 'tlsKey', '--tls-key', 'CONFAB_TLS_KEY', pathSchema),
+  setting(
+    'ringTimeoutSeconds',
+    'ringTimeout',
+    '--ring-timeout',
+    'CONFAB_RING_TIMEOUT',
+    ringTimeoutSchema,
+  ),
 ] as const;
 
 /** Fields whose values are paths, resolved against the cwd (flags, env) or the file's directory. */

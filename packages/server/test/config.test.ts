@@ -249,6 +249,15 @@ describe('sources and precedence', () => {
     );
   });
 
+  it('reads the ring timeout from --ring-timeout, CONFAB_RING_TIMEOUT or the file, and leaves it unset by default', () => {
+    expect(load().ringTimeoutSeconds).toBeUndefined();
+    expect(load({ argv: { ringTimeout: '15' } }).ringTimeoutSeconds).toBe(15);
+    expect(load({ env: { CONFAB_RING_TIMEOUT: '25' } }).ringTimeoutSeconds).toBe(25);
+    const file = writeJson('ring.json', { ringTimeoutSeconds: 45 });
+    expect(load({ file }).ringTimeoutSeconds).toBe(45);
+    expect(load({ file, argv: { ringTimeout: 5 } }).ringTimeoutSeconds).toBe(5);
+  });
+
   it('accepts port 0 for ephemeral HTTP and HTTPS ports', () => {
     expect(load({ argv: { httpPort: 0, httpsPort: 0 } })).toMatchObject({
       httpPort: 0,
@@ -320,6 +329,16 @@ describe('validation errors name the source and the problem', () => {
       'a non-numeric media workers count',
       { env: { CONFAB_MEDIA_WORKERS: 'many' } },
       'CONFAB_MEDIA_WORKERS: expected a number of workers',
+    ],
+    [
+      'a zero ring timeout',
+      { argv: { ringTimeout: '0' } },
+      '--ring-timeout: expected a ring timeout in seconds from 1 to 3600, got "0"',
+    ],
+    [
+      'a non-numeric ring timeout',
+      { env: { CONFAB_RING_TIMEOUT: '1m' } },
+      'CONFAB_RING_TIMEOUT: expected a ring timeout in seconds from 1 to 3600, got "1m"',
     ],
     [
       'a SIP domain with a space',

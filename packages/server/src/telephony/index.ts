@@ -132,6 +132,9 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
       clock,
       logger: options.logger.child({ component: 'calls' }),
       domain: config.sipDomain,
+      ...(config.ringTimeoutSeconds !== undefined
+        ? { ringTimeoutMs: config.ringTimeoutSeconds * 1000 }
+        : {}),
     });
     closers.push(() => {
       callControl.close();
