@@ -114,7 +114,18 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
     let media: ClosableMediaControl;
     if (options.media) {
       const injected = options.media;
-      media = Object.assign(injected, { close: async () => injected.close?.() });
+      media = {
+        createLeg: (kind, group) => injected.createLeg(kind, group),
+        createOffer: (legId) => injected.createOffer(legId),
+        acceptOffer: (legId, sdp) => injected.acceptOffer(legId, sdp),
+        acceptAnswer: (legId, sdp) => injected.acceptAnswer(legId, sdp),
+        bridge: (legA, legB) => injected.bridge(legA, legB),
+        unbridge: (bridgeId) => injected.unbridge(bridgeId),
+        closeLeg: (legId) => injected.closeLeg(legId),
+        close: async () => {
+          await injected.close?.();
+        },
+      };
     } else {
       media = await createMediaControl({
         config,
