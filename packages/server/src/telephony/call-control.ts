@@ -65,7 +65,9 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   readonly #channels = new Map<string, Channel>();
   readonly #bridges = new Map<string, Bridge>();
   readonly #inviteToChannel = new WeakMap<ServerTransaction, InboundChannel>();
+  readonly #byLeg = new Map<string, Channel>();
   readonly #mediaHandler: ChannelMediaHandler;
+  readonly #offMedia: () => void;
 
   constructor(options: CallControlOptions) {
     super();
@@ -79,6 +81,21 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
         return options.media.acceptOffer(channel.legId, sdp);
       },
     };
+    this.#offMedia = options.media.onEvent((event) => {
+      const channel = this.#byLeg.get(event.legId);
+      if (!channel) {
+        return;
+      }
+      if (event.type === 'dtmf') {
+        channel.emit('dtmf', event.digit);
+      } else {
+        this.#logger.warn(
+          { callId: channel.id, legId: event.legId, reason: event.reason },
+          'media leg failed; hanging up',
+        );
+        channel.hangup(HangupCause.TemporaryFailure);
+      }
+    });
   }
 
   get channels(): ReadonlyMap<string, Channel> {
@@ -193,13 +210,14 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     this.#adopt(inbound);
 
     const group = inbound.id;
-    inbound.legId = await media.createLeg(inbound.webrtc ? 'webrtc' : 'rtp', group);
+    const legId = await media.createLeg(inbound.webrtc ? 'webrtc' : 'rtp', group);
+    this.#attachLeg(inbound, legId);
     if (inbound.ended) {
       return;
     }
     let answer: string;
     try {
-      answer = await media.acceptOffer(inbound.legId, offer);
+      answer = await media.acceptOffer(legId, offer);
     } catch (error) {
       this.#logger.info({ err: error, callId: inbound.id }, 'caller offer not acceptable');
       inbound.hangup(
@@ -258,7 +276,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     });
     this.#adopt(channel);
     const kind: LegKind = binding.webrtc ? 'webrtc' : 'rtp';
-    channel.legId = await this.#options.media.createLeg(kind, group);
+    this.#attachLeg(channel, await this.#options.media.createLeg(kind, group));
     return channel;
   }
 
@@ -304,6 +322,26 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     return bridge;
   }
 
+  #attachLeg(channel: Channel, legId: string): void {
+    channel.legId = legId;
+    this.#byLeg.set(legId, channel);
+    if (channel.ended) {
+      // Hung up while the leg was being created: release it now.
+      this.#releaseLeg(channel);
+    }
+  }
+
+  #releaseLeg(channel: Channel): void {
+    const legId = channel.legId;
+    if (legId === undefined || !this.#byLeg.has(legId)) {
+      return;
+    }
+    this.#byLeg.delete(legId);
+    this.#options.media.closeLeg(legId).catch((error: unknown) => {
+      this.#logger.debug({ err: error, legId }, 'closeLeg failed');
+    });
+  }
+
   #adopt(channel: Channel): void {
     this.#channels.set(channel.id, channel);
     channel.once('hungup', () => {
@@ -311,12 +349,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
         this.#bridges.get(bridgeId)?.remove(channel);
       }
       this.#channels.delete(channel.id);
-      const legId = channel.legId;
-      if (legId !== undefined) {
-        this.#options.media.closeLeg(legId).catch((error: unknown) => {
-          this.#logger.debug({ err: error, legId }, 'closeLeg failed');
-        });
-      }
+      this.#releaseLeg(channel);
       this.emit('channelEnded', channel);
     });
     this.emit('channelCreated', channel);
@@ -324,6 +357,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
 
   /** Hangs up every channel (server shutdown). */
   close(): void {
+    this.#offMedia();
     for (const channel of [...this.#channels.values()]) {
       channel.hangup(HangupCause.NormalClearing);
     }

@@ -122,6 +122,7 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         bridge: (legA, legB) => injected.bridge(legA, legB),
         unbridge: (bridgeId) => injected.unbridge(bridgeId),
         closeLeg: (legId) => injected.closeLeg(legId),
+        onEvent: (listener) => injected.onEvent(listener),
         close: async () => {
           await injected.close?.();
         },

@@ -5,6 +5,13 @@
  */
 export type LegKind = 'webrtc' | 'rtp';
 
+/** What the media engine tells call control about legs. */
+export type MediaControlEvent =
+  /** The leg can no longer carry media (ICE/DTLS failure, its worker died). */
+  | { type: 'legFailed'; legId: string; reason: string }
+  /** A key press received on the leg (RFC 4733 telephone-event). */
+  | { type: 'dtmf'; legId: string; digit: string };
+
 export interface MediaControl {
   /** A new leg; legs of one `group` (one conversation) live on the same media worker. */
   createLeg(kind: LegKind, group: string): Promise<string>;
@@ -18,4 +25,6 @@ export interface MediaControl {
   bridge(legA: string, legB: string): Promise<string>;
   unbridge(bridgeId: string): Promise<void>;
   closeLeg(legId: string): Promise<void>;
+  /** Subscribes to media events; returns the unsubscribe function. */
+  onEvent(listener: (event: MediaControlEvent) => void): () => void;
 }

@@ -19,6 +19,29 @@ export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
     bridge: async (legA, legB) => (await engine.bridge(legA, legB)).bridgeId,
     unbridge: (bridgeId) => engine.unbridge(bridgeId),
     closeLeg: (legId) => engine.closeLeg(legId),
+    onEvent: (listener) => {
+      const offs = [
+        engine.on('legState', ({ legId, state }) => {
+          if (state === 'failed') {
+            listener({ type: 'legFailed', legId, reason: 'media-failed' });
+          }
+        }),
+        engine.on('legClosed', ({ legId, reason }) => {
+          // `closed` is our own closeLeg(); anything else happened to the leg.
+          if (reason !== 'closed') {
+            listener({ type: 'legFailed', legId, reason });
+          }
+        }),
+        engine.on('dtmf', ({ legId, digit }) => {
+          listener({ type: 'dtmf', legId, digit });
+        }),
+      ];
+      return () => {
+        for (const off of offs) {
+          off();
+        }
+      };
+    },
     close: () => engine.close(),
   };
 }
