@@ -24,7 +24,9 @@ import {
   getTag,
   getTo,
   getTopVia,
+  isSipParseError,
   newBranch,
+  validateRequest,
   type Clock,
   type ClientTransaction,
   type Flow,
@@ -98,6 +100,9 @@ export class SipStack {
     });
     transports.on('message', (message, flow) => {
       if (message.type === 'request') {
+        if (!this.#isValidRequest(message, flow)) {
+          return;
+        }
         this.#stampReceived(message, flow);
       }
       this.transactions.receive(message, flow);
@@ -319,6 +324,27 @@ export class SipStack {
         : this.#dialogs.get(dialogKey(callId, fromTag, toTag));
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * RFC 3261 §8.2 (and §16.3 step 1): a request whose CSeq method differs from its method
+   * (§8.1.1.5), with a duplicated single-valued header, an unreadable Max-Forwards or URI
+   * headers in the Request-URI is answered 400 statelessly; one without a readable Via, From,
+   * To, Call-ID or CSeq cannot be answered (§8.2.6.2 copies them) and is dropped. Neither kind
+   * reaches the transaction layer, so no transaction or dialog state is created for it.
+   */
+  #isValidRequest(request: SipRequest, flow: Flow): boolean {
+    try {
+      validateRequest(request);
+      return true;
+    } catch (error) {
+      if (isSipParseError(error)) {
+        this.#answerMalformed(error, flow);
+      } else {
+        this.#logger.debug({ err: error }, 'request validation failed');
+      }
+      return false;
     }
   }
 
