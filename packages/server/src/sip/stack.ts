@@ -26,6 +26,7 @@ import {
   getTopVia,
   isSipParseError,
   newBranch,
+  newTag,
   validateRequest,
   type Clock,
   type ClientTransaction,
@@ -237,7 +238,9 @@ export class SipStack {
       this.#logger.debug({ status, method: tx.method }, 'not answering an ended transaction');
       return;
     }
-    const response = createResponse(tx.request, status);
+    // §8.2.6.2: "the UAS MUST add a tag to the To header field in the response" (createResponse
+    // leaves 100 Trying and a To that already has one, i.e. in-dialog requests, unchanged).
+    const response = createResponse(tx.request, status, undefined, { toTag: newTag() });
     response.headers.set('Server', this.userAgent);
     extra?.(response);
     tx.respond(response);
@@ -386,7 +389,7 @@ export class SipStack {
       return;
     }
     try {
-      const response = createResponse(partial, error.status);
+      const response = createResponse(partial, error.status, undefined, { toTag: newTag() });
       response.headers.set('Server', this.userAgent);
       if (error.status === 400) {
         response.reason = `Bad Request (${error.message.slice(0, 80).replace(/[\r\n]/g, ' ')})`;
