@@ -1,0 +1,367 @@
+/**
+ * Raw SIP peers for integration tests that need byte-level control: hand-written requests,
+ * malformed and hostile input, over UDP, TCP and WebSocket (RFC 7118, subprotocol `sip`).
+ * Each peer collects what the server sends back, parsed with @confab/sip.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import {
+  StreamFramer,
+  isSipParseError,
+  parseMessage,
+  type SipMessage,
+  type SipResponse,
+} from '@confab/sip';
+
+export type WireTransport = 'UDP' | 'TCP' | 'WS';
+
+/** What every raw peer offers. */
+export interface WirePeer {
+  readonly transport: WireTransport;
+  /** Our address as it goes into Via (host:port). */
+  readonly sentBy: string;
+  send(data: string | Uint8Array): void;
+  /**
+   * The next message from the server, or undefined when none comes within `timeoutMs`
+   * (messages that fail to parse are reported as errors: the server must send valid SIP).
+   */
+  next(timeoutMs?: number): Promise<SipMessage | undefined>;
+  /** The next response whose CSeq names `method`, skipping others (e.g. 100 Trying). */
+  response(method: string, timeoutMs?: number): Promise<SipResponse>;
+  /** Resolves when the connection is closed by either side (never for UDP). */
+  readonly closed: Promise<void>;
+  readonly isClosed: boolean;
+  close(): Promise<void>;
+}
+
+/** Queues messages and lets tests wait for them. */
+class Inbox {
+  readonly #messages: SipMessage[] = [];
+  readonly #waiters: ((message: SipMessage | undefined) => void)[] = [];
+  readonly garbage: string[] = [];
+
+  push(message: SipMessage): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter(message);
+    } else {
+      this.#messages.push(message);
+    }
+  }
+
+  parse(data: Uint8Array): void {
+    try {
+      this.push(parseMessage(data));
+    } catch (error) {
+      if (!isSipParseError(error)) {
+        throw error;
+      }
+      this.garbage.push(Buffer.from(data).toString('utf8').slice(0, 200));
+    }
+  }
+
+  next(timeoutMs: number): Promise<SipMessage | undefined> {
+    const queued = this.#messages.shift();
+    if (queued) {
+      return Promise.resolve(queued);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const index = this.#waiters.indexOf(deliver);
+        if (index !== -1) {
+          this.#waiters.splice(index, 1);
+        }
+        resolve(undefined);
+      }, timeoutMs);
+      const deliver = (message: SipMessage | undefined): void => {
+        clearTimeout(timer);
+        resolve(message);
+      };
+      this.#waiters.push(deliver);
+    });
+  }
+}
+
+abstract class BasePeer implements WirePeer {
+  abstract readonly transport: WireTransport;
+  abstract readonly sentBy: string;
+  abstract readonly closed: Promise<void>;
+  abstract readonly isClosed: boolean;
+  protected readonly inbox = new Inbox();
+
+  abstract send(data: string | Uint8Array): void;
+  abstract close(): Promise<void>;
+
+  async next(timeoutMs = 1_000): Promise<SipMessage | undefined> {
+    const message = await this.inbox.next(timeoutMs);
+    if (this.inbox.garbage.length > 0) {
+      throw new Error(`the server sent unparseable bytes: ${this.inbox.garbage.join(' | ')}`);
+    }
+    return message;
+  }
+
+  async response(method: string, timeoutMs = 2_000): Promise<SipResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      const message = left > 0 ? await this.next(left) : undefined;
+      if (!message) {
+        throw new Error(`no response to ${method} within ${timeoutMs} ms`);
+      }
+      if (message.type === 'response' && message.status >= 100) {
+        const cseq = message.headers.get('CSeq') ?? '';
+        if (cseq.trim().toUpperCase().endsWith(` ${method.toUpperCase()}`)) {
+          if (message.status === 100) {
+            continue;
+          }
+          return message;
+        }
+      }
+    }
+  }
+}
+
+class UdpPeer extends BasePeer {
+  readonly transport = 'UDP';
+  readonly closed = new Promise<void>(() => undefined);
+  readonly #socket: dgram.Socket;
+  readonly #server: { host: string; port: number };
+  #closed = false;
+
+  constructor(socket: dgram.Socket, server: { host: string; port: number }) {
+    super();
+    this.#socket = socket;
+    this.#server = server;
+    socket.on('message', (data) => {
+      this.inbox.parse(data);
+    });
+  }
+
+  get sentBy(): string {
+    return `127.0.0.1:${this.#socket.address().port}`;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  send(data: string | Uint8Array): void {
+    this.#socket.send(
+      typeof data === 'string' ? Buffer.from(data) : data,
+      this.#server.port,
+      this.#server.host,
+    );
+  }
+
+  /** Sends and reports the socket's verdict (e.g. EMSGSIZE for an oversized datagram). */
+  sendChecked(data: Uint8Array): Promise<Error | null> {
+    return new Promise((resolve) => {
+      this.#socket.send(data, this.#server.port, this.#server.host, (error) => {
+        resolve(error ?? null);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) {
+      return Promise.resolve();
+    }
+    this.#closed = true;
+    return new Promise((resolve) => {
+      this.#socket.close(() => {
+        resolve();
+      });
+    });
+  }
+}
+
+class TcpPeer extends BasePeer {
+  readonly transport = 'TCP';
+  readonly closed: Promise<void>;
+  readonly #socket: net.Socket;
+  readonly #framer = new StreamFramer();
+  #closed = false;
+
+  constructor(socket: net.Socket) {
+    super();
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      for (const item of this.#framer.push(chunk)) {
+        if (item instanceof Error) {
+          this.inbox.garbage.push(item.message);
+        } else {
+          this.inbox.push(item);
+        }
+      }
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) => {
+      socket.once('close', () => {
+        this.#closed = true;
+        resolve();
+      });
+    });
+  }
+
+  get sentBy(): string {
+    return `127.0.0.1:${this.#socket.localPort ?? 0}`;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  send(data: string | Uint8Array): void {
+    this.#socket.write(data);
+  }
+
+  async close(): Promise<void> {
+    this.#socket.destroy();
+    await this.closed;
+  }
+}
+
+class WsPeer extends BasePeer {
+  readonly transport = 'WS';
+  readonly closed: Promise<void>;
+  /** The close code the server sent, once closed. */
+  closeCode: number | undefined;
+  readonly #socket: WebSocket;
+  #closed = false;
+
+  constructor(socket: WebSocket) {
+    super();
+    this.#socket = socket;
+    socket.on('message', (data: WebSocket.RawData) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      this.inbox.parse(bytes);
+    });
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) => {
+      socket.once('close', (code) => {
+        this.closeCode = code;
+        this.#closed = true;
+        resolve();
+      });
+    });
+  }
+
+  /** RFC 7118 §5: a WebSocket client's Via host is a made-up `.invalid` name. */
+  readonly sentBy = `${randomUUID().slice(0, 8)}.invalid`;
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  send(data: string | Uint8Array): void {
+    this.#socket.send(data, { binary: typeof data !== 'string' });
+  }
+
+  /** Sends a frame as text or binary regardless of its JavaScript type. */
+  sendFrame(data: string | Uint8Array, binary: boolean): void {
+    this.#socket.send(data, { binary });
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#socket.close(1000);
+    }
+    await this.closed;
+  }
+}
+
+export type { UdpPeer, TcpPeer, WsPeer };
+
+export async function openUdp(serverPort: number): Promise<UdpPeer> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return new UdpPeer(socket, { host: '127.0.0.1', port: serverPort });
+}
+
+export async function openTcp(serverPort: number): Promise<TcpPeer> {
+  const socket = net.connect({ host: '127.0.0.1', port: serverPort });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return new TcpPeer(socket);
+}
+
+export async function openWs(httpUrl: string): Promise<WsPeer> {
+  const url = `${httpUrl.replace(/^http/, 'ws')}/api/asterisk/ws`;
+  const socket = new WebSocket(url, 'sip');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('open', () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return new WsPeer(socket);
+}
+
+export async function openPeer(
+  transport: WireTransport,
+  target: { sipPort: number; httpUrl: string },
+): Promise<WirePeer> {
+  switch (transport) {
+    case 'UDP':
+      return openUdp(target.sipPort);
+    case 'TCP':
+      return openTcp(target.sipPort);
+    case 'WS':
+      return openWs(target.httpUrl);
+  }
+}
+
+/** Fields of a hand-written request; `null` leaves a header out. */
+export interface RawRequest {
+  method: string;
+  uri?: string;
+  version?: string;
+  callId?: string | null;
+  cseq?: string | null;
+  from?: string | null;
+  to?: string | null;
+  via?: string | null;
+  maxForwards?: string | null;
+  /** More header lines, written as given. */
+  headers?: readonly string[];
+  body?: string;
+  /** Content-Length value; `null` omits it; default: the body's byte length. */
+  contentLength?: string | null;
+}
+
+/** Writes a request for `peer` as text (CRLF line ends), with a fresh branch and tags. */
+export function rawRequest(peer: WirePeer, request: RawRequest): string {
+  const branch = `z9hG4bK${randomUUID().replaceAll('-', '')}`;
+  const body = request.body ?? '';
+  const lines = [
+    `${request.method} ${request.uri ?? 'sip:confab@127.0.0.1'} ${request.version ?? 'SIP/2.0'}`,
+  ];
+  const header = (name: string, value: string | null | undefined, fallback: string): void => {
+    if (value !== null) {
+      lines.push(`${name}: ${value ?? fallback}`);
+    }
+  };
+  header('Via', request.via, `SIP/2.0/${peer.transport} ${peer.sentBy};branch=${branch};rport`);
+  header('Max-Forwards', request.maxForwards, '70');
+  header('From', request.from, `<sip:robust@127.0.0.1>;tag=${randomUUID().slice(0, 8)}`);
+  header('To', request.to, '<sip:confab@127.0.0.1>');
+  header('Call-ID', request.callId, randomUUID());
+  header('CSeq', request.cseq, `1 ${request.method}`);
+  lines.push(...(request.headers ?? []));
+  header('Content-Length', request.contentLength, String(Buffer.byteLength(body)));
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
