@@ -1,13 +1,15 @@
 /**
- * The phone page (apps/phone) in two real Chromium browsers, against the stand-in server of
- * tests/support/fake-confab.ts (REST login + SIP registrar/relay; media flows browser to browser).
- * It proves the page and the SDK end to end in a real browser while the Confab server is being
- * built; tests/e2e/call.e2e.test.ts runs the same scenario against the real server.
+ * The full product path: the real Confab server (in-process) serves the phone page (apps/phone);
+ * two Chromium participants, each with its own tone as fake microphone, use it through the UI.
+ * A wrong password shows the server's 401; both users log in and register; alice dials bob, bob
+ * answers from the incoming banner, each page hears the other's tone (through the server's media
+ * anchor) and not its own; alice hangs up and both pages show the end; bob rejects the next
+ * call; bob logs out and the server forgets his registration.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { launchParticipant, type BrowserParticipant } from '../support/browser.js';
-import { DEMO_USERS, startFakeConfab, type FakeConfab } from '../support/fake-confab.js';
+import { startTestConfab, type TestConfab } from '../support/confab-server.js';
 import {
   callInboundAudio,
   dial,
@@ -23,35 +25,37 @@ import { makeToneDir, writeToneWav } from '../support/tones.js';
 
 const ALICE_HZ = 500;
 const BOB_HZ = 1300;
-const [ALICE, BOB] = DEMO_USERS as [(typeof DEMO_USERS)[0], (typeof DEMO_USERS)[0]];
 
-describe('phone page against the stand-in server (Chromium ↔ Chromium)', () => {
-  let server: FakeConfab;
-  let toneDir: string;
+describe('phone page through the real Confab server (Chromium ↔ Chromium)', () => {
+  let confab: TestConfab;
+  let toneDir: string | undefined;
   let alice: BrowserParticipant;
   let bob: BrowserParticipant;
 
   beforeAll(async () => {
-    server = await startFakeConfab({ staticRoot: phoneDist() });
+    confab = await startTestConfab({ staticDir: phoneDist() });
     toneDir = makeToneDir();
+    const dir = toneDir;
     [alice, bob] = await Promise.all([
-      launchParticipant({ name: 'alice', toneWav: writeToneWav(toneDir, ALICE_HZ) }),
-      launchParticipant({ name: 'bob', toneWav: writeToneWav(toneDir, BOB_HZ) }),
+      launchParticipant({ name: 'alice', toneWav: writeToneWav(dir, ALICE_HZ) }),
+      launchParticipant({ name: 'bob', toneWav: writeToneWav(dir, BOB_HZ) }),
     ]);
   });
 
   afterAll(async () => {
     await Promise.all([alice?.close(), bob?.close()]);
-    await server?.close();
-    rmSync(toneDir, { recursive: true, force: true });
+    await confab?.close();
+    if (toneDir !== undefined) {
+      rmSync(toneDir, { recursive: true, force: true });
+    }
   });
 
   const diagnostics = (): string => [...alice.logs, ...bob.logs].slice(-40).join('\n');
 
-  it('shows a login error and stays unregistered with a wrong password', async () => {
+  it('shows the login error and stays unregistered with a wrong password', async () => {
     const page = alice.page;
-    await page.goto(`${server.origin}/`);
-    await page.getByTestId('login-username').fill(ALICE.username);
+    await page.goto(`${confab.origin}/`);
+    await page.getByTestId('login-username').fill(confab.users[0].username);
     await page.getByTestId('login-password').fill('wrong');
     await page.getByTestId('login-submit').click();
     await page.getByTestId('error').waitFor();
@@ -59,26 +63,27 @@ describe('phone page against the stand-in server (Chromium ↔ Chromium)', () =>
     expect(await page.getByTestId('status-registered').getAttribute('data-registered')).toBe(
       'false',
     );
+    expect(await confab.isRegistered(confab.users[0].extension)).toBe(false);
   });
 
-  it('logs both users in through the form; the server field defaults to the page origin', async () => {
-    await alice.page.goto(`${server.origin}/`);
-    expect(await alice.page.getByTestId('login-server').inputValue()).toBe(server.origin);
+  it('logs both users in through the form served at /; the server field defaults to the page origin', async () => {
+    const [aliceUser, bobUser] = confab.users;
+    await alice.page.goto(`${confab.origin}/`);
+    expect(await alice.page.getByTestId('login-server').inputValue()).toBe(confab.origin);
     await Promise.all([
-      logInViaUi(alice.page, server.origin, ALICE.username, ALICE.password),
-      logInViaUi(bob.page, server.origin, BOB.username, BOB.password),
+      logInViaUi(alice.page, confab.origin, aliceUser.username, aliceUser.password),
+      logInViaUi(bob.page, confab.origin, bobUser.username, bobUser.password),
     ]);
-    expect(server.hub.isRegistered(ALICE.sipUsername)).toBe(true);
-    expect(server.hub.isRegistered(BOB.sipUsername)).toBe(true);
-    expect(await alice.page.getByTestId('user-number').textContent()).toBe('1001');
+    expect(await confab.isRegistered(aliceUser.extension)).toBe(true);
+    expect(await confab.isRegistered(bobUser.extension)).toBe(true);
+    expect(await alice.page.getByTestId('user-number').textContent()).toBe(aliceUser.extension);
   });
 
-  it('alice calls 1002, bob answers from the banner, each hears the other tone and not its own', async () => {
-    await dial(alice.page, BOB.extension);
-    const caller = await waitForIncoming(bob.page);
-    expect(caller).toContain(ALICE.extension);
-    const state = await readCallState(alice.page);
-    expect(['calling', 'ringing']).toContain(state.state);
+  it('alice dials bob, bob answers from the banner, each page hears the other tone and not its own', async () => {
+    const [aliceUser, bobUser] = confab.users;
+    await dial(alice.page, bobUser.extension);
+    expect(await waitForIncoming(bob.page)).toContain(aliceUser.extension);
+    expect(['calling', 'ringing']).toContain((await readCallState(alice.page)).state);
 
     await bob.page.getByTestId('incoming-answer').click();
     await Promise.all([
@@ -100,9 +105,14 @@ describe('phone page against the stand-in server (Chromium ↔ Chromium)', () =>
     expect(atBob.dominant, JSON.stringify(atBob) + diagnostics()).toBe(ALICE_HZ);
     expect(atBob.powers[ALICE_HZ]!).toBeGreaterThan(20 * atBob.powers[BOB_HZ]!);
 
-    const stats = await callInboundAudio(alice.page);
-    expect(stats!.packetsReceived).toBeGreaterThan(0);
-    expect(stats!.totalAudioEnergy).toBeGreaterThan(0);
+    const [statsAlice, statsBob] = await Promise.all([
+      callInboundAudio(alice.page),
+      callInboundAudio(bob.page),
+    ]);
+    expect(statsAlice!.packetsReceived).toBeGreaterThan(0);
+    expect(statsAlice!.totalAudioEnergy).toBeGreaterThan(0);
+    expect(statsBob!.totalAudioEnergy).toBeGreaterThan(0);
+    expect(confab.stats().bridges).toBe(1);
   });
 
   it('alice hangs up and both pages show the end of the call', async () => {
@@ -115,7 +125,7 @@ describe('phone page against the stand-in server (Chromium ↔ Chromium)', () =>
   });
 
   it('bob rejects the next call: alice sees it declined and bob’s banner goes away', async () => {
-    await dial(alice.page, BOB.extension);
+    await dial(alice.page, confab.users[1].extension);
     await waitForIncoming(bob.page);
     await bob.page.getByTestId('incoming-reject').click();
     await waitForCallState(alice.page, 'ended');
@@ -123,12 +133,12 @@ describe('phone page against the stand-in server (Chromium ↔ Chromium)', () =>
     await bob.page.getByTestId('incoming-banner').waitFor({ state: 'detached' });
   });
 
-  it('logging out unregisters the phone', async () => {
+  it('logging out unregisters the phone on the server', async () => {
     await bob.page.getByTestId('logout').click();
     await bob.page.getByTestId('login-form').waitFor();
     expect(await bob.page.getByTestId('status-registered').getAttribute('data-registered')).toBe(
       'false',
     );
-    expect(server.hub.isRegistered(BOB.sipUsername)).toBe(false);
+    expect(await confab.isRegistered(confab.users[1].extension)).toBe(false);
   });
 });

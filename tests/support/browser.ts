@@ -128,9 +128,10 @@ export async function measureStreamTones(
   candidates: readonly number[],
   durationMs = 1500,
 ): Promise<ProbeReport> {
+  const frequencies: number[] = [...candidates];
   return page.evaluate(
     ([s, freqs, ms]) => window.__confabProbe.measure(s as MediaStream, freqs, ms),
-    [stream, [...candidates], durationMs] as const,
+    [stream, frequencies, durationMs] as const,
   );
 }
 

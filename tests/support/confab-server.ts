@@ -1,12 +1,21 @@
 /**
  * Starting the real Confab server in-process for integration and e2e tests, with loopback-only
  * listeners, ephemeral ports, a temporary data directory and two users (alice/1001,
- * bob/1002) created through the store.
+ * bob/1002) created through the store. Tests that need more people (one pair per scenario, so
+ * scenarios sharing a server never see each other's registrations or calls) add them with
+ * {@link TestConfab.addUser}.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConfabConfig, ConfabServer } from '@confab/server';
+import {
+  defaultConfig,
+  startConfab,
+  type ConfabConfig,
+  type ConfabServer,
+  type Telephony,
+  type TelephonyStats,
+} from '@confab/server';
 
 /** A user created for a test, with the password the test logs in with. */
 export interface TestUser {
@@ -15,6 +24,14 @@ export interface TestUser {
   firstname: string;
   lastname: string;
   extension: string;
+}
+
+/** A user created by {@link TestConfab.addUser}, with its line's SIP account. */
+export interface TestLineUser extends TestUser {
+  uuid: string;
+  lineId: number;
+  sipUsername: string;
+  sipSecret: string;
 }
 
 export const TEST_USERS: readonly [TestUser, TestUser] = [
@@ -34,17 +51,16 @@ export const TEST_USERS: readonly [TestUser, TestUser] = [
   },
 ];
 
-/**
- * Whether `@confab/server` (its built dist) exports `startConfab`. Real-server tests are skipped
- * only when this is false, i.e. while the server package is not built or not written yet.
- */
-export async function serverExportsStartConfab(): Promise<boolean> {
-  try {
-    const module: Record<string, unknown> = await import('@confab/server');
-    return typeof module['startConfab'] === 'function';
-  } catch {
-    return false;
-  }
+/** Options of {@link TestConfab.addUser}. */
+export interface AddUserOptions {
+  /** Login, also used for the display name. @default a fresh `user<n>` */
+  username?: string;
+  firstname?: string;
+  lastname?: string;
+  /** @default the next free `2xxx` number */
+  extension?: string;
+  /** Whether the line is a WebRTC line (the SDK registers only those). @default true */
+  webrtc?: boolean;
 }
 
 /** A running server for one test file. */
@@ -53,12 +69,19 @@ export interface TestConfab {
   /** `http://127.0.0.1:<port>`: the SDK and the page use plain HTTP/WS on loopback. */
   readonly origin: string;
   readonly users: readonly [TestUser, TestUser];
+  /** Creates a user with one line through the store. */
+  addUser(options?: AddUserOptions): Promise<TestLineUser>;
+  /** Whether the registrar holds a live binding for the line of `extension`. */
+  isRegistered(extension: string): Promise<boolean>;
+  /** The server's SIP UDP/TCP port (for sipp desk phones). */
+  readonly sipPort: number;
+  /** Live object counts of the telephony core (channels, bridges, bindings, …). */
+  stats(): TelephonyStats;
   close(): Promise<void>;
 }
 
 /** Starts Confab on 127.0.0.1 with `staticDir` (the built phone page) and the test users. */
 export async function startTestConfab(options: { staticDir?: string } = {}): Promise<TestConfab> {
-  const { startConfab, defaultConfig } = await import('@confab/server');
   const dataDir = mkdtempSync(join(tmpdir(), 'confab-test-'));
   const config: ConfabConfig = {
     ...defaultConfig(),
@@ -84,24 +107,66 @@ export async function startTestConfab(options: { staticDir?: string } = {}): Pro
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
-  for (const user of TEST_USERS) {
-    const created = await server.store.users.create({
-      username: user.username,
-      password: user.password,
-      firstname: user.firstname,
-      lastname: user.lastname,
-    });
-    await server.store.lines.create({
+
+  let nextUser = 0;
+  const addUser = async (input: AddUserOptions = {}): Promise<TestLineUser> => {
+    nextUser++;
+    const username = input.username ?? `user${nextUser}`;
+    const password = `${username}-test-pw`;
+    const firstname = input.firstname ?? username.charAt(0).toUpperCase() + username.slice(1);
+    const lastname = input.lastname ?? 'Test';
+    const created = await server.store.users.create({ username, password, firstname, lastname });
+    const line = await server.store.lines.create({
       userUuid: created.uuid,
-      extension: user.extension,
-      webrtc: true,
+      extension: input.extension ?? String(2000 + nextUser),
+      webrtc: input.webrtc ?? true,
     });
+    return {
+      username,
+      password,
+      firstname,
+      lastname,
+      extension: line.extension,
+      uuid: created.uuid,
+      lineId: line.id,
+      sipUsername: line.sipUsername,
+      sipSecret: line.sipSecret,
+    };
+  };
+
+  try {
+    for (const user of TEST_USERS) {
+      await addUser(user);
+    }
+  } catch (error) {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
   }
+
+  // startConfab() runs the default telephony core, which exposes its registrar.
+  const telephony = server.telephony as Partial<Telephony>;
   const port = new URL(server.httpUrl).port;
   return {
     server,
     origin: `http://127.0.0.1:${port}`,
     users: TEST_USERS,
+    sipPort: server.telephony.ports?.udp ?? server.config.sipPort,
+    addUser,
+    isRegistered: async (extension) => {
+      if (telephony.registrar === undefined) {
+        throw new Error('the server runs a telephony core without a registrar');
+      }
+      const line = await server.store.lines.findByExtension(extension);
+      return line !== undefined && telephony.registrar.contactsFor(line.id).length > 0;
+    },
+    stats: () => {
+      const stats = server.telephony.stats?.();
+      if (stats === undefined) {
+        throw new Error('the server runs a telephony core without stats');
+      }
+      return stats;
+    },
     close: async () => {
       await server.close();
       rmSync(dataDir, { recursive: true, force: true });

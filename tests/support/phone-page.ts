@@ -101,9 +101,10 @@ export async function measureCallAudio(
     }
     return remote;
   });
+  const frequencies: number[] = [...candidates];
   return page.evaluate(([s, freqs, ms]) => window.__confabProbe.measure(s, freqs, ms), [
     stream,
-    [...candidates],
+    frequencies,
     durationMs,
   ] as const);
 }

@@ -1,21 +1,10 @@
 /**
- * A tiny HTTP server on 127.0.0.1 for browser tests: serves fixed pages and, optionally, a
- * directory. `http://127.0.0.1` is a secure context, so getUserMedia and WebRTC work there
- * (a `data:` URL is not).
+ * A tiny HTTP server on 127.0.0.1 serving fixed HTML pages, for browser tests that need no Confab
+ * server (the real-peer harness self-test). `http://127.0.0.1` is a secure context, so
+ * getUserMedia and WebRTC work there (a `data:` URL is not).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import { extname, join, normalize, sep } from 'node:path';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.wav': 'audio/wav',
-};
 
 /** A started server. */
 export interface StaticServer {
@@ -27,65 +16,21 @@ export interface StaticServer {
 
 /** Options of {@link startStaticServer}. */
 export interface StaticServerOptions {
-  /** Fixed responses by exact path, e.g. `{ '/': '<!doctype html>…' }` (served as HTML). */
-  pages?: Record<string, string>;
-  /** A directory served under `/`; unknown paths fall back to its index.html (SPA). */
-  root?: string;
-  /** Called first; return true when the request was handled. */
-  handler?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
-}
-
-async function serveFile(root: string, pathname: string, res: ServerResponse): Promise<boolean> {
-  const relative = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '');
-  const path = join(root, relative === '' ? 'index.html' : relative);
-  if (!(path + sep).startsWith(root + sep) && path !== root) {
-    return false;
-  }
-  try {
-    const body = await readFile(path);
-    res.writeHead(200, {
-      'content-type': CONTENT_TYPES[extname(path)] ?? 'application/octet-stream',
-    });
-    res.end(body);
-    return true;
-  } catch {
-    return false;
-  }
+  /** HTML pages by exact path, e.g. `{ '/': '<!doctype html>…' }`; other paths answer 404. */
+  pages: Readonly<Record<string, string>>;
 }
 
 /** Starts the server on an ephemeral loopback port. */
 export async function startStaticServer(options: StaticServerOptions): Promise<StaticServer> {
-  const root =
-    options.root === undefined ? undefined : normalize(options.root).replace(/[/\\]$/, '');
   const server = createServer((req, res) => {
-    void (async () => {
-      try {
-        if (options.handler && (await options.handler(req, res))) {
-          return;
-        }
-        const pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-        const page = options.pages?.[pathname];
-        if (page !== undefined) {
-          res.writeHead(200, { 'content-type': CONTENT_TYPES['.html']! });
-          res.end(page);
-          return;
-        }
-        if (root !== undefined) {
-          if (
-            (await serveFile(root, pathname, res)) ||
-            (await serveFile(root, '/index.html', res))
-          ) {
-            return;
-          }
-        }
-        res.writeHead(404).end();
-      } catch (error) {
-        if (!res.headersSent) {
-          res.writeHead(500);
-        }
-        res.end(String(error));
-      }
-    })();
+    const pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const page = options.pages[pathname];
+    if (page === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(page);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

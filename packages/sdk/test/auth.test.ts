@@ -1,16 +1,117 @@
+/**
+ * `Auth` decisions that do not need a server: address handling, failures of the network or of
+ * a response, cleanup after a partial login. Each test injects a `fetch` that answers fixed
+ * wazo-auth / confd JSON (the shapes of spec wazo-server-protocols §3.1, §3.8). The login
+ * sequence against the real server is tested in tests/integration/sdk-auth.test.ts.
+ */
 import { describe, expect, it } from 'vitest';
 import { isInvalidStateError, silentLogger } from '@confab/core';
 import { ConfabAuth } from '../src/auth/auth.js';
-import { ApiErrorCode, isApiError } from '../src/errors.js';
-import { resolvePlatform } from '../src/platform.js';
-import {
-  DEMO_USERS,
-  FakeDirectory,
-  fakeFetch,
-  type FakeUser,
-} from '../../../tests/support/fake-confab.js';
+import { ApiErrorCode } from '../src/errors.js';
+import { resolvePlatform, type FetchLike } from '../src/platform.js';
 
-function makeAuth(directory: FakeDirectory, fetch = fakeFetch(directory)): ConfabAuth {
+const USER_UUID = '5f1c2a34-7b9d-4e21-9c3a-0d6e8f7a1b2c';
+const TENANT_UUID = '0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d';
+const TOKEN = 'c0ffee00-1234-4abc-9def-0123456789ab';
+
+/** One request the fixed server saw. */
+interface Seen {
+  method: string;
+  url: string;
+}
+
+type Reply = { status: number; body?: unknown } | 'network-error';
+
+/** `POST /api/auth/0.1/token` 200 (wazo-auth: UTC without a zone designator, spec §3.2). */
+const TOKEN_OK: Reply = {
+  status: 200,
+  body: {
+    data: {
+      token: TOKEN,
+      auth_id: USER_UUID,
+      session_uuid: '9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b',
+      utc_expires_at: '2030-01-02T03:04:05.000',
+      acl: ['confd.users.me.read'],
+      metadata: { uuid: USER_UUID, tenant_uuid: TENANT_UUID, purpose: 'user' },
+    },
+  },
+};
+
+/** `GET /api/confd/1.1/users/{uuid}` 200 with one line. */
+const USER_OK: Reply = {
+  status: 200,
+  body: {
+    uuid: USER_UUID,
+    username: 'alice',
+    firstname: 'Alice',
+    lastname: 'Liddell',
+    email: null,
+    lines: [
+      {
+        id: 7,
+        name: 'alicesip',
+        endpoint_sip: { uuid: '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e', name: 'alicesip' },
+        extensions: [{ id: 7, exten: '1001', context: 'default' }],
+      },
+    ],
+  },
+};
+
+/** `GET …/lines/7/associated/endpoints/sip?view=merged` 200. */
+const ENDPOINT_OK: Reply = {
+  status: 200,
+  body: {
+    uuid: '1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e',
+    name: 'alicesip',
+    label: 'alicesip',
+    auth_section_options: [
+      ['username', 'alicesip'],
+      ['password', 'alice-sip-secret'],
+    ],
+    endpoint_section_options: [['webrtc', 'yes']],
+  },
+};
+
+const DELETE_OK: Reply = { status: 200, body: { data: { message: 'success' } } };
+
+/**
+ * A `fetch` answering by "METHOD path" with fixed replies; unknown routes answer 404 like
+ * confd. Records what it saw.
+ */
+function fixedServer(routes: Record<string, Reply>): { fetch: FetchLike; seen: Seen[] } {
+  const seen: Seen[] = [];
+  const fetch: FetchLike = (url, init) => {
+    const parsed = new URL(url);
+    const method = init.method ?? 'GET';
+    seen.push({ method, url });
+    const path = parsed.pathname + parsed.search;
+    const reply = routes[`${method} ${path}`] ??
+      routes[`${method} ${parsed.pathname}`] ?? {
+        status: 404,
+        body: { message: 'Resource not found', error_id: 'not-found', details: {} },
+      };
+    if (reply === 'network-error') {
+      return Promise.reject(new TypeError('fetch failed'));
+    }
+    return Promise.resolve(
+      new Response(reply.body === undefined ? null : JSON.stringify(reply.body), {
+        status: reply.status,
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+  };
+  return { fetch, seen };
+}
+
+const LOGIN_ROUTES: Record<string, Reply> = {
+  'POST /api/auth/0.1/token': TOKEN_OK,
+  [`GET /api/confd/1.1/users/${USER_UUID}`]: USER_OK,
+  [`GET /api/confd/1.1/users/${USER_UUID}/lines/7/associated/endpoints/sip?view=merged`]:
+    ENDPOINT_OK,
+  [`DELETE /api/auth/0.1/token/${TOKEN}`]: DELETE_OK,
+};
+
+function makeAuth(fetch: FetchLike): ConfabAuth {
   return new ConfabAuth({
     platform: resolvePlatform({ fetch, remoteAudio: undefined }),
     logger: silentLogger,
@@ -27,110 +128,45 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('Auth.logIn', () => {
-  it('posts Basic credentials with {backend: wazo_user, expiration: 3600}, then reads confd user and SIP endpoint', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
-    const auth = makeAuth(directory);
-    auth.setHost('http://127.0.0.1:8080');
-    const session = await auth.logIn('alice', 'alice-password');
-
-    const [token, user, endpoint] = directory.requests;
-    expect(token).toMatchObject({ method: 'POST', url: '/api/auth/0.1/token' });
-    expect(token!.headers['authorization']).toBe(
-      `Basic ${Buffer.from('alice:alice-password').toString('base64')}`,
-    );
-    expect(token!.headers['x-auth-token']).toBeUndefined();
-    expect(JSON.parse(token!.body)).toEqual({ backend: 'wazo_user', expiration: 3600 });
-    expect(user).toMatchObject({ method: 'GET', url: `/api/confd/1.1/users/${session.uuid}` });
-    expect(user!.headers['x-auth-token']).toBe(session.token);
-    expect(endpoint).toMatchObject({
-      method: 'GET',
-      url: `/api/confd/1.1/users/${session.uuid}/lines/1/associated/endpoints/sip?view=merged`,
-    });
-    expect(directory.requests).toHaveLength(3);
-  });
-
-  it('returns a Session with uuid, token, profile names, lines and the WebRTC SIP line', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
-    const auth = makeAuth(directory);
-    auth.setHost('http://127.0.0.1:8080');
-    const session = await auth.logIn('alice', 'alice-password');
-
-    expect(session.uuid).toBe(directory.uuidOf('alice'));
-    expect(session.token).toMatch(/^[0-9a-f-]{36}$/);
-    expect(session.tenantUuid).toBe(directory.tenantUuid);
-    expect(session.profile.firstName).toBe('Alice');
-    expect(session.profile.lastName).toBe('Liddell');
-    expect(session.displayName()).toBe('Alice Liddell');
-    expect(session.primaryNumber()).toBe('1001');
-    expect(session.primaryWebRtcLine()).toMatchObject({
-      username: 'alicesip',
-      secret: 'alice-sip-secret',
-      webrtc: true,
-    });
-    expect(session.expiresAt!.getTime()).toBeGreaterThan(Date.now());
-    expect(session.hasExpired()).toBe(false);
-    expect(auth.getSession()).toBe(session);
-    expect(auth.getName()).toBe('Alice Liddell');
+  it('talks https by default, as @wazo/sdk', async () => {
+    const server = fixedServer(LOGIN_ROUTES);
+    const auth = makeAuth(server.fetch);
+    auth.setHost('pbx.example.com:8443');
+    await auth.logIn('alice', 'alice-password');
+    expect(server.seen[0]!.url).toBe('https://pbx.example.com:8443/api/auth/0.1/token');
+    expect(server.seen.every((s) => s.url.startsWith('https://pbx.example.com:8443/'))).toBe(true);
   });
 
   it('reads utc_expires_at (no zone designator) as UTC', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
-    const auth = makeAuth(directory);
+    const auth = makeAuth(fixedServer(LOGIN_ROUTES).fetch);
     auth.setHost('http://127.0.0.1:8080');
-    const before = Date.now();
-    const session = await auth.logIn('alice', 'alice-password', { expiration: 60 });
-    const expires = session.expiresAt!.getTime();
-    expect(expires).toBeGreaterThanOrEqual(before + 59_000);
-    expect(expires).toBeLessThanOrEqual(Date.now() + 61_000);
+    const session = await auth.logIn('alice', 'alice-password');
+    expect(session.expiresAt?.toISOString()).toBe('2030-01-02T03:04:05.000Z');
+    expect(session.tenantUuid).toBe(TENANT_UUID);
   });
 
-  it('talks https by default, as @wazo/sdk', async () => {
-    const urls: string[] = [];
-    const directory = new FakeDirectory(DEMO_USERS);
-    const inner = fakeFetch(directory);
-    const auth = makeAuth(directory, (url, init) => {
-      urls.push(url);
-      return inner(url, init);
-    });
-    auth.setHost('pbx.example.com:8443');
-    await auth.logIn('bob', 'bob-password');
-    expect(urls[0]).toBe('https://pbx.example.com:8443/api/auth/0.1/token');
-  });
-
-  it('rejects a wrong password with ApiError 401 carrying the wazo-auth reason', async () => {
-    const auth = makeAuth(new FakeDirectory(DEMO_USERS));
-    auth.setHost('http://127.0.0.1:8080');
-    const error = await rejection(auth.logIn('alice', 'nope'));
-    expect(isApiError(error)).toBe(true);
-    expect(error).toMatchObject({
-      code: ApiErrorCode.HttpError,
-      status: 401,
-      reason: ['Authentication Failed'],
-    });
-    expect(auth.getSession()).toBeUndefined();
-  });
-
-  it('rejects with InvalidStateError before setHost()', async () => {
-    const auth = makeAuth(new FakeDirectory(DEMO_USERS));
+  it('rejects with InvalidStateError before setHost(), without a request', async () => {
+    const server = fixedServer(LOGIN_ROUTES);
+    const auth = makeAuth(server.fetch);
     expect(isInvalidStateError(await rejection(auth.logIn('alice', 'alice-password')))).toBe(true);
+    expect(server.seen).toEqual([]);
   });
 
-  it('reports an unreachable server as API_UNREACHABLE', async () => {
-    const auth = makeAuth(new FakeDirectory(DEMO_USERS), () =>
-      Promise.reject(new TypeError('fetch failed')),
-    );
+  it('reports an unreachable server as API_UNREACHABLE with status 0', async () => {
+    const auth = makeAuth(fixedServer({ 'POST /api/auth/0.1/token': 'network-error' }).fetch);
     auth.setHost('http://127.0.0.1:1');
     expect(await rejection(auth.logIn('alice', 'x'))).toMatchObject({
       code: ApiErrorCode.Unreachable,
       status: 0,
     });
+    expect(auth.getSession()).toBeUndefined();
   });
 
   it('reports a token response without metadata.uuid as API_INVALID_RESPONSE', async () => {
-    const auth = makeAuth(new FakeDirectory(DEMO_USERS), () =>
-      Promise.resolve(
-        new Response(JSON.stringify({ data: { token: 't', metadata: {} } }), { status: 200 }),
-      ),
+    const auth = makeAuth(
+      fixedServer({
+        'POST /api/auth/0.1/token': { status: 200, body: { data: { token: 't', metadata: {} } } },
+      }).fetch,
     );
     auth.setHost('http://127.0.0.1:8080');
     expect(await rejection(auth.logIn('alice', 'x'))).toMatchObject({
@@ -138,92 +174,73 @@ describe('Auth.logIn', () => {
     });
   });
 
-  it('deletes the new token again when the profile cannot be loaded', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
-    const inner = fakeFetch(directory);
-    const auth = makeAuth(directory, (url, init) =>
-      url.includes('/api/confd/') && !url.includes('/lines/')
-        ? Promise.resolve(
-            new Response(JSON.stringify({ message: 'boom', error_id: 'wazo-confd-unreachable' }), {
-              status: 503,
-            }),
-          )
-        : inner(url, init),
-    );
+  it('deletes the new token again when the profile cannot be loaded, and rethrows the error', async () => {
+    const server = fixedServer({
+      ...LOGIN_ROUTES,
+      [`GET /api/confd/1.1/users/${USER_UUID}`]: {
+        status: 503,
+        body: { message: 'boom', error_id: 'wazo-confd-unreachable' },
+      },
+    });
+    const auth = makeAuth(server.fetch);
     auth.setHost('http://127.0.0.1:8080');
     const error = await rejection(auth.logIn('alice', 'alice-password'));
     expect(error).toMatchObject({ status: 503, errorId: 'wazo-confd-unreachable' });
-    const last = directory.requests.at(-1)!;
-    expect(last.method).toBe('DELETE');
-    expect(last.url).toMatch(/^\/api\/auth\/0\.1\/token\/[0-9a-f-]{36}$/);
-    expect(directory.tokenCount).toBe(0);
+    expect(server.seen.at(-1)).toEqual({
+      method: 'DELETE',
+      url: `http://127.0.0.1:8080/api/auth/0.1/token/${TOKEN}`,
+    });
+    expect(auth.getSession()).toBeUndefined();
   });
 
   it('skips a line whose SIP endpoint answers 404', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
-    const inner = fakeFetch(directory);
-    const auth = makeAuth(directory, (url, init) =>
-      url.includes('/associated/endpoints/sip')
-        ? Promise.resolve(
-            new Response(JSON.stringify({ error_id: 'not-found', message: 'nope' }), {
-              status: 404,
-            }),
-          )
-        : inner(url, init),
-    );
+    const routes = { ...LOGIN_ROUTES };
+    delete routes[
+      `GET /api/confd/1.1/users/${USER_UUID}/lines/7/associated/endpoints/sip?view=merged`
+    ];
+    const auth = makeAuth(fixedServer(routes).fetch);
     auth.setHost('http://127.0.0.1:8080');
     const session = await auth.logIn('alice', 'alice-password');
     expect(session.profile.lines).toHaveLength(1);
     expect(session.profile.sipLines).toHaveLength(0);
+    expect(session.primaryNumber()).toBe('1001');
     expect(session.primaryWebRtcLine()).toBeUndefined();
   });
 
-  it('does not offer a line flagged webrtc=no as the WebRTC line', async () => {
-    const users: FakeUser[] = [{ ...DEMO_USERS[0]!, webrtc: false }];
-    const auth = makeAuth(new FakeDirectory(users));
+  it('fails the login when a SIP endpoint read fails with anything but 404', async () => {
+    const server = fixedServer({
+      ...LOGIN_ROUTES,
+      [`GET /api/confd/1.1/users/${USER_UUID}/lines/7/associated/endpoints/sip?view=merged`]: {
+        status: 500,
+        body: { message: 'oops', error_id: 'unexpected-error' },
+      },
+    });
+    const auth = makeAuth(server.fetch);
     auth.setHost('http://127.0.0.1:8080');
-    const session = await auth.logIn('alice', 'alice-password');
-    expect(session.primarySipLine()?.username).toBe('alicesip');
-    expect(session.primaryWebRtcLine()).toBeUndefined();
-  });
-
-  it('never serialises the token or SIP secret', async () => {
-    const auth = makeAuth(new FakeDirectory(DEMO_USERS));
-    auth.setHost('http://127.0.0.1:8080');
-    const session = await auth.logIn('alice', 'alice-password');
-    const json = JSON.stringify(session);
-    expect(json).not.toContain(session.token);
-    expect(json).not.toContain('alice-sip-secret');
-    expect(json).toContain('alicesip');
+    expect(await rejection(auth.logIn('alice', 'alice-password'))).toMatchObject({ status: 500 });
+    expect(server.seen.at(-1)?.method).toBe('DELETE');
   });
 });
 
 describe('Auth.logout', () => {
-  it('deletes the token and forgets the session', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
-    const auth = makeAuth(directory);
-    auth.setHost('http://127.0.0.1:8080');
-    const session = await auth.logIn('alice', 'alice-password');
-    await auth.logout();
-    expect(directory.requests.at(-1)).toMatchObject({
-      method: 'DELETE',
-      url: `/api/auth/0.1/token/${session.token}`,
-    });
-    expect(directory.tokenCount).toBe(0);
-    expect(auth.getSession()).toBeUndefined();
-  });
-
-  it('resolves even when the server cannot be reached', async () => {
-    const directory = new FakeDirectory(DEMO_USERS);
+  it('resolves and forgets the session even when the server cannot be reached', async () => {
     let up = true;
-    const inner = fakeFetch(directory);
-    const auth = makeAuth(directory, (url, init) =>
-      up ? inner(url, init) : Promise.reject(new TypeError('down')),
+    const server = fixedServer(LOGIN_ROUTES);
+    const auth = makeAuth((url, init) =>
+      up ? server.fetch(url, init) : Promise.reject(new TypeError('down')),
     );
     auth.setHost('http://127.0.0.1:8080');
     await auth.logIn('alice', 'alice-password');
     up = false;
     await expect(auth.logout()).resolves.toBeUndefined();
     expect(auth.getSession()).toBeUndefined();
+  });
+
+  it('is a no-op without a session', async () => {
+    const server = fixedServer(LOGIN_ROUTES);
+    const auth = makeAuth(server.fetch);
+    auth.setHost('http://127.0.0.1:8080');
+    await auth.logout();
+    expect(server.seen).toEqual([]);
   });
 });

@@ -14,10 +14,12 @@ class FakeSocket implements WebSocketLike {
   onmessage: ((event: { data: unknown }) => void) | null = null;
   readonly sent: string[] = [];
   closeCalls = 0;
-  constructor(
-    readonly url: string,
-    readonly protocols: string[],
-  ) {}
+  readonly url: string;
+  readonly protocols: string[];
+  constructor(url: string, protocols: string[]) {
+    this.url = url;
+    this.protocols = protocols;
+  }
   send(data: string): void {
     this.sent.push(data);
   }
