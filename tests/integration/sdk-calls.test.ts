@@ -4,8 +4,9 @@
  * audio in both directions through the server's media anchor (each side hears the other's tone
  * and not its own), BYE, 603 reject, CANCEL, unknown and unreachable numbers, refused local
  * media, and the Phone's guards. Each scenario logs in its own pair of users; the SIP WebSocket
- * of every client is tapped to assert what crossed the wire. A sipp desk phone plays the one
- * peer an SDK client cannot: a phone that answers without ringing first.
+ * of every client is tapped to assert what crossed the wire. A sipp desk phone plays the peers
+ * an SDK client cannot: a phone that answers without ringing first, and one that answers while
+ * refusing the audio stream.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PhoneErrorCode, PhoneEvent, type PhoneError, type PhoneEventName } from '@confab/sdk';
@@ -308,6 +309,37 @@ describe('SDK calls through a real Confab server', () => {
     expect((failed.args[1] as PhoneError).code).toBe(PhoneErrorCode.MediaFailed);
     expect(alice.wire.sent('INVITE')).toEqual([]);
     expect(alice.confab.Phone.isRegistered()).toBe(true);
+  });
+
+  it('a callee that answers but refuses the audio stream (m-line port 0): the caller gets 488, onCallRejected then onCallEnded, never a 2xx', async () => {
+    const { client: alice } = await person('Alice', ALICE_HZ);
+    const desk = await confab.addUser({ firstname: 'Desk', webrtc: false });
+    desks.push(
+      await startDeskPhone(desk, confab.sipPort, supportScenario('uas-answer-audio-refused.xml')),
+    );
+
+    const ended = alice.next(PhoneEvent.ON_CALL_ENDED);
+    const outgoing = await alice.confab.Phone.call(desk.extension);
+    await ended;
+
+    // The server cannot bridge a call without audio: it turns the callee's answer into 488 for
+    // the caller (RFC 3261 §21.4.26) and ends the callee's dialog with BYE.
+    const finals = alice.wire
+      .responses('INVITE')
+      .filter((r) => r.status >= 200 && r.status !== 401);
+    expect(finals.map((r) => [r.status, r.callId])).toEqual([[488, outgoing.sipCallId]]);
+    expect(alice.names().slice(-2)).toEqual([
+      PhoneEvent.ON_CALL_REJECTED,
+      PhoneEvent.ON_CALL_ENDED,
+    ]);
+    expect(alice.names()).not.toContain(PhoneEvent.ON_CALL_ACCEPTED);
+    expect(alice.names()).not.toContain(PhoneEvent.ON_AUDIO_STREAM);
+    expect(outgoing.isTerminated()).toBe(true);
+    expect(alice.confab.Phone.getCallSessions()).toEqual([]);
+    // The desk phone got the BYE and answered it: its scenario completed.
+    const result = await desks[0]!.done;
+    expect(result.code, result.diagnostics).toBe(0);
+    await serverIdle();
   });
 
   it('disconnect() hangs up calls in progress before unregistering', async () => {

@@ -1,7 +1,8 @@
 /**
  * sipp (Debian package sip-tester) as a real SIP desk phone next to SDK clients: registers a
  * line over UDP and runs one UAS scenario on it. Used where the behaviour under test needs a peer
- * that a second SDK client cannot play (e.g. a phone that answers without ringing first).
+ * that a second SDK client cannot play (a phone that answers without ringing first, or that
+ * refuses the audio stream in its answer).
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
