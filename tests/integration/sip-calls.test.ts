@@ -66,6 +66,44 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
     expectSippSuccess(cancelled, 'cancelled contact');
   });
 
+  it('keeps ringing the other contact when one refuses with 486, and connects the one that answers', async () => {
+    const callee = await newCallee();
+    const busyPort = await freePort();
+    const answerPort = await freePort();
+    const busy = startCallee('uas-reject.xml', callee, busyPort, { substitute: { status: '486' } });
+    const answering = startCallee('uas-answer-late.xml', callee, answerPort);
+    await registerLine(test, callee, busyPort);
+    await registerLine(test, callee, answerPort);
+    const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
+    const [called, refused, answered] = await Promise.all([call.done, busy.done, answering.done]);
+    expectSippSuccess(called, 'caller');
+    expectSippSuccess(refused, 'busy contact');
+    expectSippSuccess(answered, 'answering contact');
+  });
+
+  it('gives the caller 603 when every contact refuses, one with 486 and one with 603 (§16.7: 6xx first)', async () => {
+    const callee = await newCallee();
+    const busyPort = await freePort();
+    const declinePort = await freePort();
+    const busy = startCallee('uas-reject.xml', callee, busyPort, { substitute: { status: '486' } });
+    const decline = startCallee('uas-reject.xml', callee, declinePort, {
+      substitute: { status: '603' },
+    });
+    await registerLine(test, callee, busyPort);
+    await registerLine(test, callee, declinePort);
+    const call = await startCaller(test, 'uac-ring-rejected.xml', caller, callee.extension, {
+      substitute: { status: '603' },
+    });
+    const [rejected, refused486, refused603] = await Promise.all([
+      call.done,
+      busy.done,
+      decline.done,
+    ]);
+    expectSippSuccess(rejected, 'caller expecting 603');
+    expectSippSuccess(refused486, 'busy contact');
+    expectSippSuccess(refused603, 'declining contact');
+  });
+
   it('a caller CANCEL while the callee rings gets 200 and 487 (ACKed), and the callee gets a CANCEL without "completed elsewhere"', async () => {
     const callee = await newCallee();
     const port = await freePort();
@@ -134,6 +172,30 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
     const [called, held] = await Promise.all([call.done, holding.done]);
     expectSippSuccess(held, 'callee');
     expectSippSuccess(called, 'caller');
+  });
+
+  it('refuses a re-INVITE whose offer is not SDP with 488 and keeps the call up (§14.2)', async () => {
+    const callee = await newCallee();
+    const port = await freePort();
+    const answering = startCallee('uas-answer.xml', callee, port);
+    await registerLine(test, callee, port);
+    const call = await startCaller(test, 'uac-reinvite-refused.xml', caller, callee.extension);
+    const [called, answered] = await Promise.all([call.done, answering.done]);
+    expectSippSuccess(called, 'caller');
+    expectSippSuccess(answered, 'callee');
+  });
+
+  it('ends the call when the callee answers with an unusable SDP: BYE with Reason cause=88 to the callee, 488 to the caller', async () => {
+    const callee = await newCallee();
+    const port = await freePort();
+    const answering = startCallee('uas-answer-bad-sdp.xml', callee, port);
+    await registerLine(test, callee, port);
+    const call = await startCaller(test, 'uac-ring-rejected.xml', caller, callee.extension, {
+      substitute: { status: '488' },
+    });
+    const [rejected, answered] = await Promise.all([call.done, answering.done]);
+    expectSippSuccess(rejected, 'caller expecting 488');
+    expectSippSuccess(answered, 'callee');
   });
 
   it('a BYE from the callee ends the caller leg with a BYE to the caller', async () => {

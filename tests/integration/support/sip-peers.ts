@@ -47,6 +47,13 @@ export interface PeerOptions extends SippOptions {
   args?: readonly string[];
 }
 
+/** sipp gives up after this long (its -timeout), well within the test's own timeout. */
+const SIPP_TIMEOUT_SECONDS = 15;
+
+function withTimeout(options: PeerOptions): PeerOptions {
+  return { timeoutSeconds: SIPP_TIMEOUT_SECONDS, ...options };
+}
+
 function transportArgs(options: PeerOptions): string[] {
   return ['-t', options.transport ?? 'u1'];
 }
@@ -98,7 +105,7 @@ export function startCallee(
       ...transportArgs(options),
       ...(options.args ?? []),
     ],
-    options,
+    withTimeout(options),
   );
 }
 
@@ -128,6 +135,6 @@ export async function startCaller(
       ...(options.args ?? []),
       `127.0.0.1:${test.sipPort}`,
     ],
-    options,
+    withTimeout(options),
   );
 }
