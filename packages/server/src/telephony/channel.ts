@@ -152,6 +152,8 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
   #retransmitter: Uas2xxRetransmitter | undefined;
   /** The 2xx we sent for the last INVITE (retransmitted on INVITE retransmissions). */
   #pendingAckCSeq: number | undefined;
+  /** A re-INVITE/UPDATE offer is being answered (the media engine works asynchronously). */
+  #answeringOffer = false;
 
   protected constructor(options: ChannelOptions) {
     super();
@@ -356,6 +358,18 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
         return;
       case 'INVITE':
       case 'UPDATE':
+        if (
+          (this.#answeringOffer || this.awaitingInitialFinal()) &&
+          (request.method === 'INVITE' || bodyText(request) !== '')
+        ) {
+          // RFC 3261 §14.2 (RFC 3311 §5.2 for UPDATE): an offer that arrives before we sent the
+          // final response to the previous INVITE/offer gets 500 with a random Retry-After of
+          // 0-10 s; answering both would leave the two sides disagreeing on the session.
+          this.stack.respond(tx, 500, (response) => {
+            response.headers.set('Retry-After', String(Math.floor(Math.random() * 11)));
+          });
+          return;
+        }
         void this.#renegotiate(tx);
         return;
       case 'INFO':
@@ -371,8 +385,25 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     }
   }
 
+  /**
+   * Whether the INVITE that created the dialog still awaits our final response (only for the
+   * UAS side: an early dialog exists from our 180 on).
+   */
+  protected awaitingInitialFinal(): boolean {
+    return false;
+  }
+
   /** re-INVITE / UPDATE from the endpoint: hold, resume, codec or ICE changes (RFC 3264 §8, RFC 3311). */
   async #renegotiate(tx: ServerTransaction): Promise<void> {
+    this.#answeringOffer = true;
+    try {
+      await this.#answerOffer(tx);
+    } finally {
+      this.#answeringOffer = false;
+    }
+  }
+
+  async #answerOffer(tx: ServerTransaction): Promise<void> {
     const request = tx.request;
     if (this.ended) {
       this.stack.respond(tx, 481);
@@ -486,6 +517,10 @@ export class InboundChannel extends Channel {
 
   get invite(): SipRequest {
     return this.#invite.request;
+  }
+
+  protected override awaitingInitialFinal(): boolean {
+    return !this.#finalSent && !this.ended;
   }
 
   /** The remote party is being alerted: 180 Ringing (early dialog, §13.3.1.1). */
