@@ -9,6 +9,11 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   StreamFramer,
+  buildAuthorization,
+  getTag,
+  getTo,
+  getContacts,
+  formatUri,
   isSipParseError,
   parseMessage,
   type SipMessage,
@@ -328,6 +333,8 @@ export async function openPeer(
 /** Fields of a hand-written request; `null` leaves a header out. */
 export interface RawRequest {
   method: string;
+  /** Top Via branch; fresh by default. */
+  branch?: string;
   uri?: string;
   version?: string;
   callId?: string | null;
@@ -345,7 +352,7 @@ export interface RawRequest {
 
 /** Writes a request for `peer` as text (CRLF line ends), with a fresh branch and tags. */
 export function rawRequest(peer: WirePeer, request: RawRequest): string {
-  const branch = `z9hG4bK${randomUUID().replaceAll('-', '')}`;
+  const branch = request.branch ?? `z9hG4bK${randomUUID().replaceAll('-', '')}`;
   const body = request.body ?? '';
   const lines = [
     `${request.method} ${request.uri ?? 'sip:confab@127.0.0.1'} ${request.version ?? 'SIP/2.0'}`,
@@ -364,4 +371,135 @@ export function rawRequest(peer: WirePeer, request: RawRequest): string {
   lines.push(...(request.headers ?? []));
   header('Content-Length', request.contentLength, String(Buffer.byteLength(body)));
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** A PCMU offer from `peer`'s address, with a media direction. */
+export function pcmuOffer(version: number, direction = 'sendrecv'): string {
+  return [
+    'v=0',
+    `o=raw 1000 ${version} IN IP4 127.0.0.1`,
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    'm=audio 49170 RTP/AVP 0',
+    'a=rtpmap:0 PCMU/8000',
+    `a=${direction}`,
+    '',
+  ].join('\r\n');
+}
+
+/** The caller's side of an established (or attempted) call placed by {@link placeCall}. */
+export interface RawCall {
+  readonly callId: string;
+  /** Our From header value, with our tag. */
+  readonly from: string;
+  /** The To header value of the final response (with the server's tag when it has one). */
+  readonly to: string;
+  /** The final response to the authenticated INVITE. */
+  readonly final: SipResponse;
+  /** The remote target (the 2xx Contact), for in-dialog requests (§12.1.2). */
+  readonly target: string;
+  /** The last CSeq number we used. */
+  cseq: number;
+}
+
+/**
+ * Places a call from a raw peer: INVITE, the digest challenge (ACKed with the INVITE's branch,
+ * §17.1.1.3), the authenticated INVITE, then the final response; a 2xx is ACKed in a new
+ * transaction (§13.2.2.4). Provisional responses are skipped.
+ */
+export async function placeCall(
+  peer: WirePeer,
+  options: { username: string; password: string; extension: string; sdp: string },
+): Promise<RawCall> {
+  const callId = randomUUID();
+  const from = `<sip:${options.username}@127.0.0.1>;tag=${randomUUID().slice(0, 8)}`;
+  const uri = `sip:${options.extension}@127.0.0.1`;
+  const contact = `Contact: <sip:${options.username}@${peer.sentBy};transport=${peer.transport.toLowerCase()}>`;
+  const common = { uri, callId, from, to: `<${uri}>` };
+  const invite = (cseq: number, branch: string, extra: string[]): void => {
+    peer.send(
+      rawRequest(peer, {
+        method: 'INVITE',
+        ...common,
+        branch,
+        cseq: `${cseq} INVITE`,
+        headers: [contact, 'Content-Type: application/sdp', ...extra],
+        body: options.sdp,
+      }),
+    );
+  };
+  const firstBranch = newTestBranch();
+  invite(1, firstBranch, []);
+  const challenge = await peer.response('INVITE');
+  if (challenge.status !== 401) {
+    throw new Error(`expected a 401 challenge, got ${challenge.status}`);
+  }
+  peer.send(
+    rawRequest(peer, {
+      method: 'ACK',
+      ...common,
+      branch: firstBranch,
+      to: challenge.headers.get('To') ?? '',
+      cseq: '1 ACK',
+    }),
+  );
+  const authorization = buildAuthorization(challenge.headers.get('WWW-Authenticate') ?? '', {
+    username: options.username,
+    password: options.password,
+    method: 'INVITE',
+    uri,
+  });
+  const branch = newTestBranch();
+  invite(2, branch, [`Authorization: ${authorization}`]);
+  let final: SipResponse;
+  do {
+    final = await peer.response('INVITE', 5_000);
+  } while (final.status < 200);
+  const to = final.headers.get('To') ?? '';
+  let target = uri;
+  if (final.status < 300) {
+    const contacts = getContacts(final);
+    if (contacts !== '*' && contacts[0]) {
+      target = formatUri(contacts[0].uri);
+    }
+    peer.send(rawRequest(peer, { method: 'ACK', uri: target, callId, from, to, cseq: '2 ACK' }));
+  } else {
+    peer.send(rawRequest(peer, { method: 'ACK', ...common, branch, to, cseq: '2 ACK' }));
+  }
+  if (final.status < 300 && getTag(getTo(final)) === undefined) {
+    throw new Error('2xx without a To tag');
+  }
+  return { callId, from, to, final, target, cseq: 2 };
+}
+
+/** A request in `call`'s dialog (§12.2.1.1); the CSeq is the next one unless given. */
+export function inDialog(
+  peer: WirePeer,
+  call: RawCall,
+  method: string,
+  options: { cseq?: number; body?: string; headers?: readonly string[]; branch?: string } = {},
+): string {
+  const cseq = options.cseq ?? (method === 'ACK' ? call.cseq : call.cseq + 1);
+  if (method !== 'ACK' && cseq > call.cseq) {
+    call.cseq = cseq;
+  }
+  return rawRequest(peer, {
+    method,
+    uri: call.target,
+    callId: call.callId,
+    from: call.from,
+    to: call.to,
+    cseq: `${cseq} ${method}`,
+    ...(options.branch !== undefined ? { branch: options.branch } : {}),
+    headers: [
+      ...(options.body !== undefined ? ['Content-Type: application/sdp'] : []),
+      ...(options.headers ?? []),
+    ],
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+}
+
+export function newTestBranch(): string {
+  return `z9hG4bK${randomUUID().replaceAll('-', '')}`;
 }
