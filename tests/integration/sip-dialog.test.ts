@@ -168,4 +168,27 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
     );
     expect(await peer.next(SILENCE_MS)).toBeUndefined();
   });
+
+  it('a CANCEL sent right after the INVITE, before any provisional response, gets 200 and the INVITE 487 (§9.2)', async () => {
+    // The phone is registered at a port where nothing listens: whether or not the server
+    // forked before the CANCEL, only the caller's view matters here.
+    const unused = await freePort();
+    await registerLine(test, callee, unused);
+    peer = await openUdp(test.sipPort);
+    try {
+      const call = await placeCall(peer, {
+        username: caller.sipUsername,
+        password: caller.sipSecret,
+        extension: callee.extension,
+        sdp: pcmuOffer(1),
+        onInviteSent: ({ cancel }) => {
+          peer.send(cancel);
+        },
+      });
+      expect(call.final.status).toBe(487);
+      expect((await peer.response('CANCEL')).status).toBe(200);
+    } finally {
+      await registerLine(test, callee, unused, 0);
+    }
+  });
 });

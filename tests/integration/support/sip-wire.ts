@@ -41,19 +41,24 @@ export interface WirePeer {
   close(): Promise<void>;
 }
 
-/** Queues messages and lets tests wait for them. */
+/** Queues messages and lets tests wait for the ones they want, leaving the others queued. */
 class Inbox {
   readonly #messages: SipMessage[] = [];
-  readonly #waiters: ((message: SipMessage | undefined) => void)[] = [];
+  readonly #waiters = new Set<{
+    accept: (message: SipMessage) => boolean;
+    deliver: (message: SipMessage) => void;
+  }>();
   readonly garbage: string[] = [];
 
   push(message: SipMessage): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) {
-      waiter(message);
-    } else {
-      this.#messages.push(message);
+    for (const waiter of this.#waiters) {
+      if (waiter.accept(message)) {
+        this.#waiters.delete(waiter);
+        waiter.deliver(message);
+        return;
+      }
     }
+    this.#messages.push(message);
   }
 
   parse(data: Uint8Array): void {
@@ -67,24 +72,28 @@ class Inbox {
     }
   }
 
-  next(timeoutMs: number): Promise<SipMessage | undefined> {
-    const queued = this.#messages.shift();
-    if (queued) {
-      return Promise.resolve(queued);
+  /** The first queued or incoming message `accept` takes, or undefined after `timeoutMs`. */
+  take(
+    accept: (message: SipMessage) => boolean,
+    timeoutMs: number,
+  ): Promise<SipMessage | undefined> {
+    const index = this.#messages.findIndex(accept);
+    if (index !== -1) {
+      return Promise.resolve(this.#messages.splice(index, 1)[0]);
     }
     return new Promise((resolve) => {
+      const waiter = {
+        accept,
+        deliver: (message: SipMessage): void => {
+          clearTimeout(timer);
+          resolve(message);
+        },
+      };
       const timer = setTimeout(() => {
-        const index = this.#waiters.indexOf(deliver);
-        if (index !== -1) {
-          this.#waiters.splice(index, 1);
-        }
+        this.#waiters.delete(waiter);
         resolve(undefined);
       }, timeoutMs);
-      const deliver = (message: SipMessage | undefined): void => {
-        clearTimeout(timer);
-        resolve(message);
-      };
-      this.#waiters.push(deliver);
+      this.#waiters.add(waiter);
     });
   }
 }
@@ -100,30 +109,31 @@ abstract class BasePeer implements WirePeer {
   abstract close(): Promise<void>;
 
   async next(timeoutMs = 1_000): Promise<SipMessage | undefined> {
-    const message = await this.inbox.next(timeoutMs);
-    if (this.inbox.garbage.length > 0) {
-      throw new Error(`the server sent unparseable bytes: ${this.inbox.garbage.join(' | ')}`);
-    }
+    const message = await this.inbox.take(() => true, timeoutMs);
+    this.#checkGarbage();
     return message;
   }
 
   async response(method: string, timeoutMs = 2_000): Promise<SipResponse> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - Date.now();
-      const message = left > 0 ? await this.next(left) : undefined;
-      if (!message) {
-        throw new Error(`no response to ${method} within ${timeoutMs} ms`);
-      }
-      if (message.type === 'response' && message.status >= 100) {
-        const cseq = message.headers.get('CSeq') ?? '';
-        if (cseq.trim().toUpperCase().endsWith(` ${method.toUpperCase()}`)) {
-          if (message.status === 100) {
-            continue;
-          }
-          return message;
-        }
-      }
+    const wanted = ` ${method.toUpperCase()}`;
+    // 100 Trying is hop-by-hop noise here: the tests want the responses that matter.
+    const message = await this.inbox.take(
+      (m) =>
+        m.type === 'response' &&
+        m.status > 100 &&
+        (m.headers.get('CSeq') ?? '').trim().toUpperCase().endsWith(wanted),
+      timeoutMs,
+    );
+    this.#checkGarbage();
+    if (message?.type !== 'response') {
+      throw new Error(`no response to ${method} within ${timeoutMs} ms`);
+    }
+    return message;
+  }
+
+  #checkGarbage(): void {
+    if (this.inbox.garbage.length > 0) {
+      throw new Error(`the server sent unparseable bytes: ${this.inbox.garbage.join(' | ')}`);
     }
   }
 }
@@ -410,7 +420,14 @@ export interface RawCall {
  */
 export async function placeCall(
   peer: WirePeer,
-  options: { username: string; password: string; extension: string; sdp: string },
+  options: {
+    username: string;
+    password: string;
+    extension: string;
+    sdp: string;
+    /** Called right after the authenticated INVITE went out, e.g. to CANCEL it (§9.1). */
+    onInviteSent?: (invite: { branch: string; cancel: string }) => void;
+  },
 ): Promise<RawCall> {
   const callId = randomUUID();
   const from = `<sip:${options.username}@127.0.0.1>;tag=${randomUUID().slice(0, 8)}`;
@@ -452,6 +469,11 @@ export async function placeCall(
   });
   const branch = newTestBranch();
   invite(2, branch, [`Authorization: ${authorization}`]);
+  options.onInviteSent?.({
+    branch,
+    // §9.1: the CANCEL has the INVITE's Request-URI, Call-ID, From, To, CSeq number and Via.
+    cancel: rawRequest(peer, { method: 'CANCEL', ...common, branch, cseq: '2 CANCEL' }),
+  });
   let final: SipResponse;
   do {
     final = await peer.response('INVITE', 5_000);
