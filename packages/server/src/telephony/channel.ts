@@ -354,6 +354,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
       case 'BYE':
         this.stack.respond(tx, 200);
         this.logger.info({}, 'remote hangup (BYE)');
+        this.endPendingInvite();
         this.finish(HangupCause.NormalClearing);
         return;
       case 'INVITE':
@@ -391,6 +392,11 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
    */
   protected awaitingInitialFinal(): boolean {
     return false;
+  }
+
+  /** A BYE arrived: answers the dialog-creating INVITE if it is still pending (UAS side). */
+  protected endPendingInvite(): void {
+    // Nothing pending on the UAC side: the endpoint answers our INVITE itself (§15.1.2).
   }
 
   /** re-INVITE / UPDATE from the endpoint: hold, resume, codec or ICE changes (RFC 3264 §8, RFC 3311). */
@@ -521,6 +527,19 @@ export class InboundChannel extends Channel {
 
   protected override awaitingInitialFinal(): boolean {
     return !this.#finalSent && !this.ended;
+  }
+
+  /**
+   * RFC 3261 §15.1.2: a BYE in the early dialog (the caller hangs up while it rings, instead of
+   * CANCEL) ends the call; the INVITE still needs its final response, and 487 is the
+   * recommended one. Without it the INVITE transaction would never end.
+   */
+  protected override endPendingInvite(): void {
+    if (this.#finalSent || this.ended) {
+      return;
+    }
+    this.#finalSent = true;
+    respondIfAlive(this.#invite, this.#response(487));
   }
 
   /** The remote party is being alerted: 180 Ringing (early dialog, §13.3.1.1). */
