@@ -191,4 +191,25 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
       await registerLine(test, callee, unused, 0);
     }
   });
+
+  it('a BYE in the early dialog (the phone rings) gets 200, the INVITE 487, and the ringing phone a CANCEL (§15.1.2)', async () => {
+    const port = await freePort();
+    phone = startCallee('uas-cancelled.xml', callee, port, {
+      substitute: { reason_check: 'check_it_inverse' },
+    });
+    await registerLine(test, callee, port);
+    peer = await openUdp(test.sipPort);
+    const call = await placeCall(peer, {
+      username: caller.sipUsername,
+      password: caller.sipSecret,
+      extension: callee.extension,
+      sdp: pcmuOffer(1),
+      stopAt: 180,
+    });
+    expect(call.final.status).toBe(180);
+    peer.send(inDialog(peer, call, 'BYE'));
+    expect((await peer.response('BYE')).status).toBe(200);
+    expect((await peer.response('INVITE')).status).toBe(487);
+    expectSippSuccess(await phone.done, 'phone');
+  });
 });

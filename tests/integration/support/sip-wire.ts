@@ -427,6 +427,8 @@ export async function placeCall(
     sdp: string;
     /** Called right after the authenticated INVITE went out, e.g. to CANCEL it (§9.1). */
     onInviteSent?: (invite: { branch: string; cancel: string }) => void;
+    /** Return at this provisional status (with its early dialog) instead of a final one. */
+    stopAt?: number;
   },
 ): Promise<RawCall> {
   const callId = randomUUID();
@@ -477,10 +479,16 @@ export async function placeCall(
   let final: SipResponse;
   do {
     final = await peer.response('INVITE', 5_000);
-  } while (final.status < 200);
+  } while (final.status < 200 && final.status !== options.stopAt);
   const to = final.headers.get('To') ?? '';
   let target = uri;
-  if (final.status < 300) {
+  if (final.status < 200) {
+    // An early dialog (§12.1): its remote target is the provisional response's Contact.
+    const contacts = getContacts(final);
+    if (contacts !== '*' && contacts[0]) {
+      target = formatUri(contacts[0].uri);
+    }
+  } else if (final.status < 300) {
     const contacts = getContacts(final);
     if (contacts !== '*' && contacts[0]) {
       target = formatUri(contacts[0].uri);
