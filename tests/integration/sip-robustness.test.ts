@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { getTag, getTo, type SipResponse } from '@confab/sip';
 import {
   addUser,
@@ -369,6 +370,21 @@ describe('datagram and message boundaries', () => {
     } finally {
       await peer.close();
     }
+  });
+
+  it('refuses a WebSocket upgrade that does not offer the sip subprotocol (RFC 7118 §4)', async () => {
+    const url = `${test.server.httpUrl.replace(/^http/, 'ws')}/api/asterisk/ws`;
+    const refused = await new Promise<string>((resolve) => {
+      const socket = new WebSocket(url, 'chat');
+      socket.once('open', () => {
+        socket.close();
+        resolve('opened');
+      });
+      socket.once('error', (error) => {
+        resolve(error.message);
+      });
+    });
+    expect(refused).toMatch(/400/);
   });
 
   it('closes a WebSocket that sends a 70 KB message with 1009 (message too big)', async () => {
