@@ -364,17 +364,15 @@ describe('SDK calls through a real Confab server', () => {
   });
 
   /**
-   * Known server gaps, kept executable: `it.fails` passes while the server still misbehaves and
-   * fails once it is fixed (then drop `.fails`). The server forgets the registration when a
-   * WebSocket flow closes (RFC 5626 §5.2) but not the calls on it: a WS flow cannot be
-   * re-opened by the server (RFC 7118 §5), so nothing more can reach that party.
+   * A WebSocket flow cannot be re-opened by the server (RFC 7118 §5): when it closes, the calls
+   * on it end with it (RFC 5626 §5.2 for the registration, the same reasoning for the calls).
    */
-  describe('callee connection lost (server gaps)', () => {
+  describe('callee connection lost', () => {
     /** Resolves true if `promise` settles within `ms`. */
     const within = (promise: Promise<unknown>, ms: number): Promise<boolean> =>
       Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);
 
-    it.fails(
+    it(
       'a callee whose SIP WebSocket drops while ringing makes the call fail for the caller at once (not at the 60 s ring timeout)',
       async () => {
         const { alice, bob, bobUser } = await pair();
@@ -392,7 +390,7 @@ describe('SDK calls through a real Confab server', () => {
       },
     );
 
-    it.fails(
+    it(
       'a callee whose SIP WebSocket drops during the call makes the server hang up the caller with BYE',
       async () => {
         const { alice, bob, bobUser } = await pair();

@@ -29,6 +29,7 @@ import {
   newTag,
   validateRequest,
   type Clock,
+  type TimerHandle,
   type ClientTransaction,
   type Flow,
   type ServerTransaction,
@@ -85,6 +86,7 @@ export class SipStack {
   readonly transactions: TransactionLayer;
   readonly #options: SipStackOptions;
   readonly #dialogs = new Map<string, DialogHandler>();
+  readonly #retiring = new Set<TimerHandle>();
   readonly #logger: Logger;
   #handlers: RequestHandlers | undefined;
 
@@ -141,6 +143,21 @@ export class SipStack {
 
   unregisterDialog(callId: string, localTag: string, remoteTag: string): void {
     this.#dialogs.delete(dialogKey(callId, localTag, remoteTag));
+  }
+
+  /**
+   * Unregisters a dialog after `delayMs`, so that retransmitted BYEs and ACKs of an ended dialog
+   * are still absorbed by its handler (§17.2.2: Timer J; §13.3.1.4) rather than answered 481.
+   * Pending retirements are cancelled (and the dialogs dropped) by {@link SipStack.close}.
+   */
+  retireDialog(callId: string, localTag: string, remoteTag: string, delayMs: number): void {
+    const key = dialogKey(callId, localTag, remoteTag);
+    const clock = this.#options.clock;
+    const timer = clock.setTimeout(() => {
+      this.#retiring.delete(timer);
+      this.#dialogs.delete(key);
+    }, delayMs);
+    this.#retiring.add(timer);
   }
 
   get dialogCount(): number {
@@ -233,14 +250,21 @@ export class SipStack {
    * Answers a server transaction with a response built from its request. A transaction that
    * ended meanwhile (transport error, timeout — possible after asynchronous work) is skipped.
    */
-  respond(tx: ServerTransaction, status: number, extra?: (response: SipResponse) => void): void {
+  respond(
+    tx: ServerTransaction,
+    status: number,
+    extra?: (response: SipResponse) => void,
+    options: { toTag?: string } = {},
+  ): void {
     if (tx.state === TransactionState.Terminated) {
       this.#logger.debug({ status, method: tx.method }, 'not answering an ended transaction');
       return;
     }
     // §8.2.6.2: "the UAS MUST add a tag to the To header field in the response" (createResponse
     // leaves 100 Trying and a To that already has one, i.e. in-dialog requests, unchanged).
-    const response = createResponse(tx.request, status, undefined, { toTag: newTag() });
+    const response = createResponse(tx.request, status, undefined, {
+      toTag: options.toTag ?? newTag(),
+    });
     response.headers.set('Server', this.userAgent);
     extra?.(response);
     tx.respond(response);
@@ -401,6 +425,10 @@ export class SipStack {
   }
 
   close(): void {
+    for (const timer of this.#retiring) {
+      this.#options.clock.clearTimeout(timer);
+    }
+    this.#retiring.clear();
     this.transactions.close();
     this.#dialogs.clear();
   }

@@ -355,6 +355,16 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     this.emit('channelCreated', channel);
   }
 
+  /** A TCP/WebSocket connection closed: every channel over it is gone (see Channel.connectionLost). */
+  connectionClosed(connectionId: string): void {
+    for (const channel of [...this.#channels.values()]) {
+      if (channel.connectionId === connectionId) {
+        this.#logger.info({ callId: channel.id, connectionId }, 'endpoint connection closed');
+        channel.connectionLost();
+      }
+    }
+  }
+
   /** Hangs up every channel (server shutdown). */
   close(): void {
     this.#offMedia();

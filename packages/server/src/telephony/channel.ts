@@ -183,6 +183,11 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     return this.#state;
   }
 
+  /** The TCP/WebSocket connection to the endpoint, if any. */
+  get connectionId(): string | undefined {
+    return this.flow.connectionId;
+  }
+
   get ended(): boolean {
     return this.#state === ChannelState.Hungup;
   }
@@ -205,6 +210,14 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
 
   /** Ends the channel with `cause`, sending whatever SIP its state requires. Idempotent. */
   abstract hangup(cause?: HangupCause, options?: HangupOptions): void;
+
+  /**
+   * The endpoint's TCP/WebSocket connection closed. We cannot reach it any more (we never open
+   * WebSockets to clients, RFC 7118 §5), so the channel ends without signalling: an unanswered
+   * fork counts as unavailable (480), an established leg ends with Q.850 27 (destination out of
+   * order) and the bridge policy hangs the other party up.
+   */
+  abstract connectionLost(): void;
 
   /** Sets the connected line (e.g. `"Conference" <1001>`) and tells listeners. */
   setConnectedLine(party: PartyId): void {
@@ -255,10 +268,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     // (§17.2.2 / §13.3.1.4) rather than answered with 481.
     const registered = this.#registeredDialog;
     if (registered) {
-      const timer = this.clock.setTimeout(() => {
-        this.stack.unregisterDialog(registered.callId, registered.localTag, registered.remoteTag);
-      }, 32_000);
-      void timer;
+      this.stack.retireDialog(registered.callId, registered.localTag, registered.remoteTag, 32_000);
     }
     this.emit('hungup', cause);
   }
@@ -566,9 +576,15 @@ export class InboundChannel extends Channel {
     this.transition(ChannelState.Up);
   }
 
+  connectionLost(): void {
+    this.#finalSent = true;
+    this.finish(HangupCause.DestinationOutOfOrder);
+  }
+
   /** The caller sent CANCEL (§9.2): 200 to the CANCEL, 487 to the INVITE. */
   cancelled(cancel: ServerTransaction): void {
-    this.stack.respond(cancel, 200);
+    // §9.2: the To tag of the CANCEL's 200 SHOULD be the one of the INVITE's responses.
+    this.stack.respond(cancel, 200, undefined, { toTag: this.#localTag });
     if (this.#finalSent || this.ended) {
       return;
     }
@@ -659,6 +675,10 @@ export class OutboundChannel extends Channel {
       throw new InvalidStateError(`Channel ${this.id} has not sent its INVITE`);
     }
     return this.#flow;
+  }
+
+  override get connectionId(): string | undefined {
+    return this.#flow?.connectionId;
   }
 
   /** Outcome events of the INVITE (see {@link OutboundOutcomeEvents}). */
@@ -770,6 +790,14 @@ export class OutboundChannel extends Channel {
     }
     this.transition(ChannelState.Up);
     this.#outbound.emit('answered', bodyText(response));
+  }
+
+  connectionLost(): void {
+    if (this.#answered) {
+      this.finish(HangupCause.DestinationOutOfOrder);
+    } else {
+      this.#fail(480);
+    }
   }
 
   #requireInvite(): SipRequest {

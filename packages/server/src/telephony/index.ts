@@ -107,9 +107,6 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
     closers.push(() => {
       registrar.close();
     });
-    transports.on('connectionClosed', (connectionId) => {
-      registrar.connectionClosed(connectionId);
-    });
 
     let media: ClosableMediaControl;
     if (options.media) {
@@ -150,6 +147,10 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
     });
     closers.push(() => {
       callControl.close();
+    });
+    transports.on('connectionClosed', (connectionId) => {
+      registrar.connectionClosed(connectionId);
+      callControl.connectionClosed(connectionId);
     });
     stack.setHandlers({
       register: (tx) => {
