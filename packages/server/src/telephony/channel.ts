@@ -612,6 +612,10 @@ export class InboundChannel extends Channel {
   #response(status: number): SipResponse {
     const response = createResponse(this.#invite.request, status, undefined, {
       toTag: this.#localTag,
+      // §12.1.1: a response that creates a dialog (early with a 1xx, confirmed with a 2xx)
+      // copies every Record-Route of the request, so that a record-routing proxy in front of
+      // the caller stays in the caller's route set (our own route set already has it).
+      copyRecordRoute: status > 100 && status < 300,
     });
     response.headers.set('Server', this.stack.userAgent);
     if (status < 300 || status === 180 || status === 183) {
