@@ -198,6 +198,17 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
     expectSippSuccess(answered, 'callee');
   });
 
+  it('copies the caller Record-Route into its 200 and sends Route on requests to a record-routed callee (§12.1)', async () => {
+    const callee = await newCallee();
+    const port = await freePort();
+    const answering = startCallee('uas-record-route.xml', callee, port);
+    await registerLine(test, callee, port);
+    const call = await startCaller(test, 'uac-record-route.xml', caller, callee.extension);
+    const [called, answered] = await Promise.all([call.done, answering.done]);
+    expectSippSuccess(called, 'caller');
+    expectSippSuccess(answered, 'callee');
+  });
+
   it('a BYE from the callee ends the caller leg with a BYE to the caller', async () => {
     const callee = await newCallee();
     const port = await freePort();
