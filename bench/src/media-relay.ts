@@ -24,10 +24,12 @@ import type {
   MediaCommandType,
   MediaEngineStats,
 } from '@confab/media';
-import { formatProfileSummary, summarizeProfile } from './lib/cpuprofile.js';
-import type { ProfileSummary } from './lib/cpuprofile.js';
+import { formatProfileSummary, monotonicUs, summarizeProfile } from './lib/cpuprofile.js';
+import type { ProfileSummary, ProfileWindow } from './lib/cpuprofile.js';
 import { cpuProfiles } from './lib/confab.js';
-import { cpuDelta, load1, machineInfo, processCpu, rssMiB } from './lib/proc.js';
+import { formatPerfSummary, perfRecord } from './lib/perf.js';
+import type { PerfSummary } from './lib/perf.js';
+import { cpuDelta, load1, machineInfo, processCpu, rssMiB, udpDrops } from './lib/proc.js';
 import { killChildrenOnExit, sleep, within } from './lib/spawn.js';
 import type { HostMessage, HostRequest } from './media/engine-host.js';
 import { opusFrames, Pacer, pcmuFrames, RtpPeer, WebRtcPeer } from './media/peers.js';
@@ -171,21 +173,62 @@ async function pool<T>(
   );
 }
 
+/** UDP ports an SDP names: m= lines and ICE host candidates. */
+function sdpPorts(sdp: string): number[] {
+  const ports = new Set<number>();
+  for (const match of sdp.matchAll(/^m=\w+ (\d+) /gm)) {
+    ports.add(Number(match[1]));
+  }
+  for (const match of sdp.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ host/gim)) {
+    ports.add(Number(match[1]));
+  }
+  ports.delete(0);
+  ports.delete(9);
+  return [...ports];
+}
+
+/** The UDP ports of both sides, to read the kernel's per-socket drop counters. */
+interface Ports {
+  engine: Set<number>;
+  clients: Set<number>;
+}
+
+function addPorts(set: Set<number>, sdp: string): void {
+  for (const port of sdpPorts(sdp)) {
+    set.add(port);
+  }
+}
+
+function dropsOn(ports: ReadonlySet<number>): number {
+  let total = 0;
+  for (const port of ports) {
+    total += udpDrops(port) ?? 0;
+  }
+  return total;
+}
+
 /** Sets up one WebRTC call: the first peer offers (calls in), the engine offers to the second. */
-async function webrtcCall(engine: EngineHost, index: number, frames: Buffer[]): Promise<Peer[]> {
+async function webrtcCall(
+  engine: EngineHost,
+  index: number,
+  frames: Buffer[],
+  ports: Ports,
+): Promise<Peer[]> {
   const group = `call-${index}`;
   const alice = new WebRtcPeer(frames);
   const bob = new WebRtcPeer(frames);
   const { legId: a } = await engine.execute({ type: 'createLeg', kind: 'webrtc', group });
   const { legId: b } = await engine.execute({ type: 'createLeg', kind: 'webrtc', group });
-  const { sdp: answerA } = await engine.execute({
-    type: 'acceptOffer',
-    legId: a,
-    sdp: await alice.offer(),
-  });
+  const offerA = await alice.offer();
+  const { sdp: answerA } = await engine.execute({ type: 'acceptOffer', legId: a, sdp: offerA });
   await alice.applyAnswer(answerA);
   const { sdp: offerB } = await engine.execute({ type: 'createOffer', legId: b });
-  await engine.execute({ type: 'acceptAnswer', legId: b, sdp: await bob.answer(offerB) });
+  const answerB = await bob.answer(offerB);
+  await engine.execute({ type: 'acceptAnswer', legId: b, sdp: answerB });
+  addPorts(ports.clients, offerA);
+  addPorts(ports.clients, answerB);
+  addPorts(ports.engine, answerA);
+  addPorts(ports.engine, offerB);
   await Promise.all([alice.connected(), bob.connected()]);
   await until(
     () => engine.isConnected(a) && engine.isConnected(b),
@@ -197,7 +240,12 @@ async function webrtcCall(engine: EngineHost, index: number, frames: Buffer[]): 
 }
 
 /** Sets up one plain RTP call: the engine offers to both phones. */
-async function rtpCall(engine: EngineHost, index: number, frames: Buffer[]): Promise<Peer[]> {
+async function rtpCall(
+  engine: EngineHost,
+  index: number,
+  frames: Buffer[],
+  ports: Ports,
+): Promise<Peer[]> {
   const group = `call-${index}`;
   const peers: RtpPeer[] = [];
   const legs: string[] = [];
@@ -205,7 +253,10 @@ async function rtpCall(engine: EngineHost, index: number, frames: Buffer[]): Pro
     const peer = await RtpPeer.open(frames);
     const { legId } = await engine.execute({ type: 'createLeg', kind: 'rtp', group });
     const { sdp } = await engine.execute({ type: 'createOffer', legId });
-    await engine.execute({ type: 'acceptAnswer', legId, sdp: peer.answer(sdp) });
+    const answer = peer.answer(sdp);
+    await engine.execute({ type: 'acceptAnswer', legId, sdp: answer });
+    addPorts(ports.engine, sdp);
+    addPorts(ports.clients, answer);
     peers.push(peer);
     legs.push(legId);
   }
@@ -220,8 +271,16 @@ export interface RelayRound {
   calls: number;
   legs: number;
   windowSeconds: number;
+  /** Packets the peers sent per second in the window. */
+  clientsSentPerSecond: number;
+  /** RTP packets the engine's legs accepted per second. */
+  engineReceivedPerSecond: number;
   /** Packets the engine relayed (sent) per second in the window. */
   relayedPerSecond: number;
+  /** Packets the peers received per second. */
+  clientsReceivedPerSecond: number;
+  /** Datagrams the kernel dropped (receive buffer full) on the engine's and the peers' sockets. */
+  udpDrops: { engine: number; clients: number };
   /** Engine CPU in the window, percent of one core. */
   engineCpuPercent: number;
   /** Engine CPU µs per relayed packet (receive + decrypt + bridge + encrypt + send). */
@@ -236,6 +295,10 @@ export interface RelayRound {
   load1Before: number;
   load1After: number;
   setupSeconds: number;
+  /** The measured interval on CLOCK_MONOTONIC, µs (to cut CPU profiles to it). */
+  window: ProfileWindow;
+  /** Linux perf summary of the engine process in the window, when asked for. */
+  perf?: PerfSummary | undefined;
 }
 
 interface RoundOptions {
@@ -246,6 +309,8 @@ interface RoundOptions {
   windowSeconds: number;
   ports: [number, number];
   cpuProfileDir?: string;
+  /** Sample the engine process with Linux perf during the window. */
+  perf?: boolean;
 }
 
 /** Sums the packet counters of every worker (or the single local engine). */
@@ -260,14 +325,15 @@ async function round(options: RoundOptions): Promise<RelayRound> {
   try {
     await engine.ready();
     const setupStarted = performance.now();
+    const ports: Ports = { engine: new Set(), clients: new Set() };
     const frames = options.mode === RelayMode.WebRtc ? opusFrames() : pcmuFrames();
     const calls = Array.from({ length: options.calls }, (_, index) => index);
     // DTLS handshakes are CPU-heavy: a few at a time, or they time out on 2 cores.
     await pool(calls, options.mode === RelayMode.WebRtc ? 4 : 16, async (index) => {
       const callPeers =
         options.mode === RelayMode.WebRtc
-          ? await webrtcCall(engine, index, frames)
-          : await rtpCall(engine, index, frames);
+          ? await webrtcCall(engine, index, frames, ports)
+          : await rtpCall(engine, index, frames, ports);
       peers.push(...callPeers);
     });
     const setupSeconds = (performance.now() - setupStarted) / 1000;
@@ -280,13 +346,20 @@ async function round(options: RoundOptions): Promise<RelayRound> {
     const cpu0 = processCpu(engine.pid);
     const client0 = process.cpuUsage();
     const stats0 = packets(await engine.execute({ type: 'stats' }));
+    const engineDrops0 = dropsOn(ports.engine);
+    const clientDrops0 = dropsOn(ports.clients);
     const sent0 = sum((peer) => peer.sent);
     const received0 = sum((peer) => peer.received);
     const t0 = performance.now();
+    const windowStart = monotonicUs();
+    const perf = options.perf ? perfRecord(engine.pid, options.windowSeconds) : undefined;
     await sleep(options.windowSeconds * 1000);
+    const windowEnd = monotonicUs();
     const cpu1 = processCpu(engine.pid);
     const client1 = process.cpuUsage(client0);
     const stats1 = packets(await engine.execute({ type: 'stats' }));
+    const engineDrops = dropsOn(ports.engine) - engineDrops0;
+    const clientDrops = dropsOn(ports.clients) - clientDrops0;
     const sent1 = sum((peer) => peer.sent);
     const received1 = sum((peer) => peer.received);
     const seconds = (performance.now() - t0) / 1000;
@@ -305,7 +378,11 @@ async function round(options: RoundOptions): Promise<RelayRound> {
       calls: options.calls,
       legs: options.calls * 2,
       windowSeconds: r(seconds, 2),
+      clientsSentPerSecond: r((sent1 - sent0) / seconds, 0),
+      engineReceivedPerSecond: r((stats1.received - stats0.received) / seconds, 0),
       relayedPerSecond: r(relayed / seconds, 0),
+      clientsReceivedPerSecond: r((received1 - received0) / seconds, 0),
+      udpDrops: { engine: engineDrops, clients: clientDrops },
       engineCpuPercent: r((engineCpu / seconds) * 100),
       usPerRelayedPacket: r(usPerPacket),
       // One leg = 50 packets/s received and 50 relayed out to it: 50 relayed packets/s per leg.
@@ -316,6 +393,8 @@ async function round(options: RoundOptions): Promise<RelayRound> {
       load1Before,
       load1After,
       setupSeconds: r(setupSeconds, 1),
+      window: { startUs: windowStart, endUs: windowEnd },
+      ...(perf ? { perf: await perf } : {}),
     };
   } finally {
     pacer?.stop();
@@ -327,7 +406,9 @@ async function round(options: RoundOptions): Promise<RelayRound> {
 function printRound(result: RelayRound): void {
   console.log(
     `${result.mode.padEnd(6)} ${result.engine.padEnd(6)} N=${String(result.calls).padStart(3)} calls ` +
-      `(${result.legs} legs): ${result.relayedPerSecond} pkt/s relayed, engine ${result.engineCpuPercent} % ` +
+      `(${result.legs} legs): pkt/s sent ${result.clientsSentPerSecond} → engine in ${result.engineReceivedPerSecond} → ` +
+      `relayed ${result.relayedPerSecond} → peers in ${result.clientsReceivedPerSecond} ` +
+      `(UDP drops engine ${result.udpDrops.engine}, peers ${result.udpDrops.clients}); engine ${result.engineCpuPercent} % ` +
       `of a core → ${result.usPerRelayedPacket} µs/packet, ${result.legsPerCore} legs/core; ` +
       `delivered ${result.deliveredPercent} %; clients ${result.clientCpuPercent} %; ` +
       `engine RSS ${result.engineRssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}`,
@@ -352,6 +433,7 @@ export interface MediaRelayReport {
   options: MediaRelayOptions;
   rounds: RelayRound[];
   profiles: { mode: RelayMode; calls: number; round: RelayRound; summaries: ProfileSummary[] }[];
+  perf: { mode: RelayMode; calls: number; round: RelayRound }[];
 }
 
 export async function runMediaRelay(options: MediaRelayOptions): Promise<MediaRelayReport> {
@@ -367,6 +449,7 @@ export async function runMediaRelay(options: MediaRelayOptions): Promise<MediaRe
     options,
     rounds: [],
     profiles: [],
+    perf: [],
   };
   // Below the kernel's ephemeral range (32768+), where the werift clients bind.
   const ports: [number, number] = [20_000, 29_999];
@@ -390,7 +473,7 @@ export async function runMediaRelay(options: MediaRelayOptions): Promise<MediaRe
         console.log('profiled round (profiler overhead included):');
         printRound(result);
         const summaries = (await cpuProfiles(dir))
-          .map((file) => summarizeProfile(file, 30))
+          .map((file) => summarizeProfile(file, 30, result.window))
           .sort((a, b) => b.busyMs - a.busyMs);
         for (const summary of summaries) {
           console.log(formatProfileSummary(summary, 30));
@@ -398,6 +481,22 @@ export async function runMediaRelay(options: MediaRelayOptions): Promise<MediaRe
         report.profiles.push({ mode, calls: options.profileCalls, round: result, summaries });
       } finally {
         rmSync(dir, { recursive: true, force: true });
+      }
+      // A second round under Linux perf: the kernel and native share V8's profile cannot see.
+      const perfRound = await round({
+        ...options,
+        mode,
+        calls: options.profileCalls,
+        ports,
+        perf: true,
+      });
+      console.log('perf round (sampling overhead included):');
+      printRound(perfRound);
+      if (perfRound.perf) {
+        console.log(formatPerfSummary(`engine ${mode} N=${options.profileCalls}`, perfRound.perf));
+        report.perf.push({ mode, calls: options.profileCalls, round: perfRound });
+      } else {
+        console.log('perf is not available or failed');
       }
     }
   }

@@ -12,11 +12,11 @@
  * With `--profile`, one more step runs against a server started with `node --cpu-prof`, and the
  * profiles of its main thread and media worker are summarised.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatProfileSummary, summarizeProfile } from './lib/cpuprofile.js';
-import type { ProfileSummary } from './lib/cpuprofile.js';
+import { formatProfileSummary, monotonicUs, summarizeProfile } from './lib/cpuprofile.js';
+import type { ProfileSummary, ProfileWindow } from './lib/cpuprofile.js';
 import {
   cpuProfiles,
   freePort,
@@ -34,7 +34,10 @@ import {
   rssMiB,
   threadDeltas,
   threadsCpu,
+  udpDrops,
 } from './lib/proc.js';
+import { formatPerfSummary, perfRecord } from './lib/perf.js';
+import type { PerfSummary } from './lib/perf.js';
 import { runSipp } from './lib/sipp.js';
 import { killChildrenOnExit, sleep, within } from './lib/spawn.js';
 
@@ -71,6 +74,14 @@ export interface StepResult {
   confabRssMiB: number | undefined;
   load1Before: number;
   load1After: number;
+  /** Datagrams dropped by the kernel (receive buffer full) on each SIP socket during the step. */
+  udpDrops: { confab: number; uac: number; uas: number };
+  /** sipp's failure counters and the start of its error log, when calls failed. */
+  failures?: { timeoutOnRecv: number; unexpectedMessage: number; errors: string };
+  /** The measured interval on CLOCK_MONOTONIC, µs (to cut CPU profiles to it). */
+  window: ProfileWindow;
+  /** Linux perf summary of the Confab process during the step, when asked for. */
+  perf?: PerfSummary | undefined;
 }
 
 interface Context {
@@ -115,7 +126,7 @@ async function register(context: Context): Promise<void> {
 }
 
 /** One rate step: a UAS answering exactly `calls` calls, a UAC placing them at `rate`. */
-async function step(context: Context, rate: number): Promise<StepResult> {
+async function step(context: Context, rate: number, withPerf = false): Promise<StepResult> {
   const calls = Math.max(1, Math.round(rate * context.durationSeconds));
   const timeoutSeconds = context.durationSeconds + 30;
   const pid = context.server.pid;
@@ -134,10 +145,23 @@ async function step(context: Context, rate: number): Promise<StepResult> {
     { timeoutSeconds },
   );
   await sleep(300);
+  // Receive-buffer overflows of the three SIP sockets: the server's is long-lived, sipp's come
+  // and go with each step, so theirs are sampled while they run.
+  const serverDropsBefore = udpDrops(context.sipPort) ?? 0;
+  let uacDrops = 0;
+  let uasDrops = 0;
+  const sampleDrops = (): void => {
+    uacDrops = udpDrops(context.uacPort) ?? uacDrops;
+    uasDrops = udpDrops(context.uasPort) ?? uasDrops;
+  };
+  const dropSampler = setInterval(sampleDrops, 250);
   const load1Before = load1();
   const cpuBefore = processCpu(pid);
   const threadsBefore = threadsCpu(pid);
   const started = performance.now();
+  const windowStart = monotonicUs();
+  // The step lasts calls/rate seconds; perf covers most of it.
+  const perf = withPerf ? perfRecord(pid, Math.max(1, Math.floor(calls / rate) - 1)) : undefined;
   const uac = runSipp(
     UAC_SCENARIO,
     [
@@ -170,15 +194,16 @@ async function step(context: Context, rate: number): Promise<StepResult> {
   );
   const uacResult = await uac.done;
   const wallSeconds = (performance.now() - started) / 1000;
+  const windowEnd = monotonicUs();
   const cpuAfter = processCpu(pid);
   const threadsAfter = threadsCpu(pid);
   const load1After = load1();
   // The UAS exits by itself after `calls` calls; after failures it waits, so stop it.
   let uasResult = await within(uas.done, 3000, undefined);
-  if (!uasResult) {
-    uas.process.kill('SIGTERM');
-    uasResult = await uas.done;
-  }
+  uasResult ??= await uas.stop();
+  clearInterval(dropSampler);
+  sampleDrops();
+  const serverDrops = (udpDrops(context.sipPort) ?? 0) - serverDropsBefore;
   if (!cpuBefore || !cpuAfter) {
     throw new Error('the Confab process is gone');
   }
@@ -227,7 +252,27 @@ async function step(context: Context, rate: number): Promise<StepResult> {
     confabRssMiB: round(rssMiB(pid) ?? 0, 0),
     load1Before,
     load1After,
+    udpDrops: { confab: serverDrops, uac: uacDrops, uas: uasDrops },
+    ...(failed > 0 || successful < calls
+      ? {
+          failures: {
+            timeoutOnRecv: stats?.failedTimeoutOnRecv ?? 0,
+            unexpectedMessage: stats?.failedUnexpectedMessage ?? 0,
+            errors: readHead(uacResult.errorFile, 1500),
+          },
+        }
+      : {}),
+    window: { startUs: windowStart, endUs: windowEnd },
+    ...(perf ? { perf: await perf } : {}),
   };
+}
+
+function readHead(file: string, chars: number): string {
+  try {
+    return readFileSync(file, 'utf8').slice(0, chars);
+  } catch {
+    return '';
+  }
 }
 
 function printStep(result: StepResult): void {
@@ -242,9 +287,19 @@ function printStep(result: StepResult): void {
       `confab ${result.confabCpuSeconds.toFixed(2)} s CPU (${result.confabCpuPercent} % of a core, ` +
       `${result.callsPerCpuSecond} calls/CPU-s, ${result.cpuUsPerCall} µs/call; ` +
       `${result.threads.map((t) => `${t.name} ${t.seconds}`).join(', ')}); ${sipp}; ` +
-      `load ${result.load1Before}→${result.load1After}` +
+      `load ${result.load1Before}→${result.load1After}; ` +
+      `UDP drops confab ${result.udpDrops.confab} uac ${result.udpDrops.uac} uas ${result.udpDrops.uas}` +
       (result.sustained ? '' : '  ← NOT sustained'),
   );
+  if (result.failures) {
+    const { timeoutOnRecv, unexpectedMessage, errors } = result.failures;
+    const count = (what: string): number => errors.split(what).length - 1;
+    console.log(
+      `  failures: ${timeoutOnRecv} recv timeouts, ${unexpectedMessage} unexpected messages; ` +
+        `error log (first 1500 chars): ${count('Discarding message')} late messages discarded, ` +
+        `${count('Dead call')} for dead calls, ${count('Aborting call')} aborted calls`,
+    );
+  }
 }
 
 export interface SipCallsOptions {
@@ -268,6 +323,8 @@ export interface SipCallsReport {
   steps: StepResult[];
   bestSustained: StepResult | undefined;
   profile?: { rate: number; step: StepResult; summaries: ProfileSummary[] };
+  /** The step sampled by Linux perf. */
+  perf?: StepResult;
 }
 
 async function withServer<T>(
@@ -348,6 +405,18 @@ export async function runSipCalls(options: SipCallsOptions): Promise<SipCallsRep
         // Let the server finish transactions (Timer J/K) and collect garbage between steps.
         await sleep(3000);
       }
+      if (options.profileRate > 0) {
+        // Every thread and the kernel, which V8's profiles do not see.
+        const sampled = await step(context, options.profileRate, true);
+        console.log('perf step (sampling overhead included):');
+        printStep(sampled);
+        if (sampled.perf) {
+          console.log(formatPerfSummary(`confab at ${options.profileRate} calls/s`, sampled.perf));
+          report.perf = sampled;
+        } else {
+          console.log('perf is not available or failed');
+        }
+      }
     });
 
     if (options.profileRate > 0) {
@@ -360,7 +429,7 @@ export async function runSipCalls(options: SipCallsOptions): Promise<SipCallsRep
         printStep(profiled);
       });
       const summaries = (await cpuProfiles(profileDir))
-        .map((file) => summarizeProfile(file, 30))
+        .map((file) => summarizeProfile(file, 30, profiled?.window))
         .sort((a, b) => b.busyMs - a.busyMs);
       for (const summary of summaries) {
         console.log(formatProfileSummary(summary, 30));

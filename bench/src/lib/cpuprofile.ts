@@ -114,15 +114,35 @@ function rows(map: Map<string, { ms: number; category: string }>, busyMs: number
     .sort((a, b) => b.ms - a.ms);
 }
 
+/**
+ * A time window in µs of CLOCK_MONOTONIC, the clock of V8 profile timestamps on Linux and of
+ * `process.hrtime` in any process of the machine: a benchmark can keep only the samples taken
+ * while it measured, leaving out start-up and shutdown.
+ */
+export interface ProfileWindow {
+  startUs: number;
+  endUs: number;
+}
+
+/** `process.hrtime` in µs, comparable with profile timestamps (see {@link ProfileWindow}). */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
 /** Reads and summarises a `.cpuprofile`; `top` rows of each function list. */
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
+export function summarizeProfile(file: string, top = 25, window?: ProfileWindow): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   // timeDeltas[i] is the time between sample i-1 and sample i: sample i lasted timeDeltas[i+1].
+  let timestamp = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
+    timestamp += deltas[i] ?? 0;
+    if (window && (timestamp < window.startUs || timestamp > window.endUs)) {
+      continue;
+    }
     const id = samples[i]!;
     const duration = deltas[i + 1] ?? 0;
     selfUs.set(id, (selfUs.get(id) ?? 0) + Math.max(0, duration));

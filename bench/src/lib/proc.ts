@@ -144,3 +144,26 @@ export function machineInfo(): MachineInfo {
 export function load1(): number {
   return Math.round((loadavg()[0] ?? 0) * 100) / 100;
 }
+
+/**
+ * Datagrams the kernel dropped on a UDP socket bound to `port` (any local address) because its
+ * receive buffer was full: the `drops` column of /proc/net/udp. Undefined when no socket has
+ * that port.
+ */
+export function udpDrops(port: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/udp', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let total: number | undefined;
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(`:${hexPort}`)) {
+      total = (total ?? 0) + Number(fields.at(-1) ?? 0);
+    }
+  }
+  return total;
+}

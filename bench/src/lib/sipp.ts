@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnBounded } from './spawn.js';
+import { spawnBounded, within } from './spawn.js';
 import type { ExitStatus, Spawned } from './spawn.js';
 
 /** The counters of sipp's statistics file this benchmark reads (cumulative values). */
@@ -35,6 +35,11 @@ export interface SippResult {
 export interface SippRun {
   readonly process: Spawned;
   readonly done: Promise<SippResult>;
+  /**
+   * Asks sipp itself (not the GNU time wrapper, which must live to report its CPU) to quit with
+   * SIGINT; kills the whole group if it is still there after 3 s.
+   */
+  stop(): Promise<SippResult>;
 }
 
 /** `HH:MM:SS:uuuuuu` (sipp's duration format) in ms. */
@@ -135,5 +140,24 @@ export function runSipp(
       errorFile,
     };
   })();
-  return { process: child, done };
+  const stop = async (): Promise<SippResult> => {
+    try {
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+        .trim()
+        .split(' ')
+        .filter((pid) => pid !== '');
+      for (const pid of children) {
+        process.kill(Number(pid), 'SIGINT');
+      }
+    } catch {
+      // Already gone.
+    }
+    const finished = await within(done, 3000, undefined);
+    if (finished) {
+      return finished;
+    }
+    child.kill('SIGKILL');
+    return done;
+  };
+  return { process: child, done, stop };
 }
