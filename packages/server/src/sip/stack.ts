@@ -49,6 +49,22 @@ export const ALLOWED_METHODS = [
   'INFO',
   'UPDATE',
 ] as const;
+/** Option tags we advertise in Supported (§20.37) and accept in Require (§8.2.2.3). */
+const SUPPORTED_OPTION_TAGS = ['path', 'outbound', 'gruu'] as const;
+
+/** The option tags of the request's Require header(s) that we do not support (§8.2.2.3). */
+function unsupportedRequirements(request: SipRequest): string[] {
+  if (request.method === 'ACK' || request.method === 'CANCEL') {
+    return [];
+  }
+  const supported: readonly string[] = SUPPORTED_OPTION_TAGS;
+  return request.headers
+    .getAll('Require')
+    .flatMap((value) => value.split(','))
+    .map((tag) => tag.trim())
+    .filter((tag) => tag !== '' && !supported.includes(tag));
+}
+
 /** Methods we know (RFC 3261 + common extensions) but do not implement: 405 rather than 501. */
 const KNOWN_UNSUPPORTED = new Set(['PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH']);
 
@@ -279,6 +295,15 @@ export class SipStack {
       this.respond(tx, 400);
       return;
     }
+    const unsupported = unsupportedRequirements(request);
+    if (unsupported.length > 0) {
+      // §8.2.2.3: an option tag in Require that we do not understand (100rel, timer…) gets
+      // 420 naming it in Unsupported; ACK and CANCEL are exempt (they cannot be refused).
+      this.respond(tx, 420, (response) => {
+        response.headers.set('Unsupported', unsupported.join(', '));
+      });
+      return;
+    }
     if (toTag !== undefined && request.method !== 'CANCEL') {
       const handler = this.#dialogFor(request, 'uas');
       if (handler) {
@@ -318,7 +343,7 @@ export class SipStack {
           response.headers.set('Allow', ALLOWED_METHODS.join(', '));
           response.headers.set('Accept', 'application/sdp');
           response.headers.set('Accept-Language', 'en');
-          response.headers.set('Supported', 'path, outbound, gruu');
+          response.headers.set('Supported', SUPPORTED_OPTION_TAGS.join(', '));
         });
         return;
       case 'BYE':
