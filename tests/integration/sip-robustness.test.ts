@@ -115,6 +115,18 @@ describe.each(TRANSPORTS)('out-of-dialog requests over %s', (transport) => {
     });
   });
 
+  it('answers a request that requires an extension it lacks (100rel) with 420 and Unsupported (§8.2.2.3)', async () => {
+    await withPeer(transport, async (peer) => {
+      peer.send(rawRequest(peer, { method: 'OPTIONS', headers: ['Require: 100rel, outbound'] }));
+      const response = await peer.response('OPTIONS');
+      expect(response.status).toBe(420);
+      expect(response.headers.get('Unsupported')).toBe('100rel');
+      // An extension it supports is no obstacle.
+      peer.send(rawRequest(peer, { method: 'OPTIONS', headers: ['Require: outbound'] }));
+      expect((await peer.response('OPTIONS')).status).toBe(200);
+    });
+  });
+
   it('answers an in-dialog BYE for a dialog it does not know with 481 (§12.2.2)', async () => {
     await withPeer(transport, async (peer) => {
       peer.send(rawRequest(peer, { method: 'BYE', to: '<sip:confab@127.0.0.1>;tag=nosuchdialog' }));
