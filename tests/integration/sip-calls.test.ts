@@ -66,6 +66,25 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
     expectSippSuccess(cancelled, 'cancelled contact');
   });
 
+  it('cancels a losing fork that had not rung yet as soon as its first provisional response arrives (§9.1)', async () => {
+    const callee = await newCallee();
+    const winnerPort = await freePort();
+    const lateRingerPort = await freePort();
+    const winner = startCallee('uas-answer.xml', callee, winnerPort);
+    const lateRinger = startCallee('uas-cancelled-late.xml', callee, lateRingerPort);
+    await registerLine(test, callee, winnerPort);
+    await registerLine(test, callee, lateRingerPort);
+    const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
+    const [called, answered, cancelled] = await Promise.all([
+      call.done,
+      winner.done,
+      lateRinger.done,
+    ]);
+    expectSippSuccess(called, 'caller');
+    expectSippSuccess(answered, 'answering contact');
+    expectSippSuccess(cancelled, 'late-ringing contact');
+  });
+
   it('keeps ringing the other contact when one refuses with 486, and connects the one that answers', async () => {
     const callee = await newCallee();
     const busyPort = await freePort();

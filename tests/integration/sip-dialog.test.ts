@@ -4,7 +4,7 @@
  * rules, §12.2.2 CSeq ordering and dialog matching, in-dialog OPTIONS/INFO, CANCEL and ACK
  * that match nothing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SipResponse } from '@confab/sip';
 import {
   addUser,
@@ -38,13 +38,19 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
   let test: TestServer;
   let caller: TestLine;
   let callee: TestLine;
+  let nextExtension = 5100;
   let peer: WirePeer;
   let phone: SippRun;
 
   beforeAll(async () => {
     test = await startTestServer();
     caller = await addUser(test.server, 'rawcaller', '5000');
-    callee = await addUser(test.server, 'deskphone', '5001');
+  });
+
+  beforeEach(async () => {
+    // A fresh line per test: no binding of an earlier test's (exited) phone can be forked to.
+    nextExtension += 1;
+    callee = await addUser(test.server, `desk${nextExtension}`, String(nextExtension));
   });
 
   afterAll(async () => {
@@ -161,10 +167,10 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
 
   it('answers a CANCEL that matches no INVITE with 481 and ignores an ACK that matches nothing (§9.2, §17.2.3)', async () => {
     peer = await openUdp(test.sipPort);
-    peer.send(rawRequest(peer, { method: 'CANCEL', uri: 'sip:5001@127.0.0.1' }));
+    peer.send(rawRequest(peer, { method: 'CANCEL', uri: 'sip:5099@127.0.0.1' }));
     expect((await peer.response('CANCEL')).status).toBe(481);
     peer.send(
-      rawRequest(peer, { method: 'ACK', uri: 'sip:5001@127.0.0.1', to: '<sip:x@y>;tag=nothing' }),
+      rawRequest(peer, { method: 'ACK', uri: 'sip:5099@127.0.0.1', to: '<sip:x@y>;tag=nothing' }),
     );
     expect(await peer.next(SILENCE_MS)).toBeUndefined();
   });

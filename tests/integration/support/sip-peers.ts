@@ -68,23 +68,27 @@ export async function registerLine(
   contactPort: number,
   expires = 300,
 ): Promise<void> {
-  const run = runSipp('register.xml', [
-    '-p',
-    String(await freePort()),
-    '-au',
-    line.sipUsername,
-    '-ap',
-    line.sipSecret,
-    '-s',
-    line.sipUsername,
-    '-key',
-    'contact_port',
-    String(contactPort),
-    '-key',
-    'expires',
-    String(expires),
-    `127.0.0.1:${test.sipPort}`,
-  ]);
+  const run = runSipp(
+    'register.xml',
+    [
+      '-p',
+      String(await freePort()),
+      '-au',
+      line.sipUsername,
+      '-ap',
+      line.sipSecret,
+      '-s',
+      line.sipUsername,
+      '-key',
+      'contact_port',
+      String(contactPort),
+      '-key',
+      'expires',
+      String(expires),
+      `127.0.0.1:${test.sipPort}`,
+    ],
+    withTimeout({}),
+  );
   expectSippSuccess(await run.done, `register ${line.sipUsername}`);
 }
 
