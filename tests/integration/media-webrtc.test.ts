@@ -13,7 +13,9 @@ afterEach(async () => {
   }
 });
 
-let nextRange = 42_000;
+// Private port ranges below the Linux ephemeral range (32768+), so that the OS never hands
+// these ports to unrelated sockets while a test runs.
+let nextRange = 25_000;
 function range(pairs: number): [number, number] {
   const result: [number, number] = [nextRange, nextRange + pairs * 2 - 1];
   nextRange += pairs * 2;

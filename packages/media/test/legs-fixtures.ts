@@ -47,6 +47,10 @@ export class WebRtcTestPeer {
       bundlePolicy: 'max-bundle',
     });
     this.transceiver = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
+    // werift's ICE agent falls back to stun.l.google.com without a configured STUN server.
+    (
+      this.transceiver.dtlsTransport.iceTransport.connection as { stunServer?: unknown }
+    ).stunServer = undefined;
     // Tracks appear when a remote description announces an SSRC (werift routes by a=ssrc, as
     // browsers do when they demultiplex without MID).
     const tracks = new WeakSet<object>();

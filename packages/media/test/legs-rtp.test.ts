@@ -23,7 +23,9 @@ afterEach(async () => {
   );
 });
 
-let nextRange = 30_000;
+// Private port ranges below the Linux ephemeral range (32768+), so that the OS never hands
+// these ports to unrelated sockets while a test runs.
+let nextRange = 21_000;
 /** A private port range per test, so that tests never share ports. */
 function freshAllocator(pairs = 8): PortAllocator {
   const allocator = new PortAllocator([nextRange, nextRange + pairs * 2 - 1]);

@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { promises as dnsPromises } from 'node:dns';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isInvalidStateError } from '@confab/core';
 import { isMediaError } from '../src/engine/errors.js';
 import { PortAllocator } from '../src/legs/port-allocator.js';
@@ -17,7 +18,9 @@ afterEach(async () => {
   await Promise.all(cleanup.splice(0).map((close) => close()));
 });
 
-let nextRange = 32_000;
+// Private port ranges below the Linux ephemeral range (32768+), so that the OS never hands
+// these ports to unrelated sockets while a test runs.
+let nextRange = 22_000;
 function freshAllocator(pairs = 4): PortAllocator {
   const allocator = new PortAllocator([nextRange, nextRange + pairs * 2 - 1]);
   nextRange += pairs * 2;
@@ -249,6 +252,28 @@ describe('WebRtcLeg', { timeout: 15_000 }, () => {
     await expect(leg.acceptAnswer(answer.replace(/m=audio \d+/, 'm=audio 0'))).rejects.toSatisfy(
       isSdpInvalid,
     );
+  });
+
+  it('gathers host candidates of its addresses only and contacts no STUN server', async () => {
+    // werift resolves a STUN server's name before querying it, so a lookup is the first contact.
+    const lookups: string[] = [];
+    const lookup = dnsPromises.lookup;
+    const spy = vi
+      .spyOn(dnsPromises, 'lookup')
+      .mockImplementation((hostname: string, ...rest: unknown[]) => {
+        lookups.push(hostname);
+        return (lookup as (...a: unknown[]) => Promise<unknown>)(hostname, ...rest) as never;
+      });
+    try {
+      const leg = createLeg();
+      const offer = parseSdp(await leg.createOffer());
+      expect(offer.media[0]!.candidates?.map((c) => `${c.type} ${c.ip}`)).toEqual([
+        'host 127.0.0.1',
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lookups).toEqual([]);
   });
 
   it('connects as an ICE-lite agent (the full peer controls)', async () => {

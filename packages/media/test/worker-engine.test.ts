@@ -17,7 +17,9 @@ afterEach(async () => {
   await Promise.all(cleanup.splice(0).map((close) => close()));
 });
 
-let nextRange = 36_000;
+// Private port ranges below the Linux ephemeral range (32768+), so that the OS never hands
+// these ports to unrelated sockets while a test runs.
+let nextRange = 24_000;
 function range(pairs: number): [number, number] {
   const result: [number, number] = [nextRange, nextRange + pairs * 2 - 1];
   nextRange += pairs * 2;

@@ -19,7 +19,8 @@
  *   and closes a port before binding it, so another process can steal the port in between;
  *   the allocator keeps legs of one engine (and workers, by range splitting) apart.
  * - Interface enumeration is disabled (`iceUseIpv4/6: false`): only `addresses` become host
- *   candidates. `iceServers` is emptied: werift's default is a public STUN server.
+ *   candidates. `iceServers` is emptied (werift's default is a public STUN server) and the
+ *   ICE agent's own fallback STUN server is removed (see `disableDefaultStunServer`).
  * - SDP goes through `sdp/webrtc.ts`, which hides video and data sections from werift.
  */
 import { randomUUID } from 'node:crypto';
@@ -147,6 +148,20 @@ function fromWerift(packet: WeriftRtpPacket): RtpPacket | undefined {
   };
 }
 
+/**
+ * werift 0.24's ICE agent falls back to `stun.l.google.com:19302` when no STUN server is
+ * configured (even with `iceServers: []`), so every gathering would query Google for a
+ * server-reflexive candidate, and stall for its 5 s timeout where that host is unreachable.
+ * The transport exists as soon as the transceiver does (max-bundle: one transport), before
+ * any gathering.
+ */
+function disableDefaultStunServer(transceiver: RTCRtpTransceiver): void {
+  const connection = transceiver.dtlsTransport.iceTransport.connection as {
+    stunServer?: unknown;
+  };
+  connection.stunServer = undefined;
+}
+
 /** A WebRTC leg; create it with {@link WebRtcLeg.create}. */
 export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   readonly id: string;
@@ -229,6 +244,7 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       bundlePolicy: 'max-bundle',
     });
     this.#transceiver = this.#pc.addTransceiver('audio', { direction: 'sendrecv' });
+    disableDefaultStunServer(this.#transceiver);
     this.output = new OutboundRtpStream({
       clockRate: 48_000,
       clock: this.#clock,
