@@ -219,15 +219,14 @@ describe('RtpLeg', () => {
     expect(rtp[0]!.marker).toBe(true);
   });
 
-  it('latches to the first source (comedia) and drops packets from other sources', async () => {
+  it('latches to a NATed source after a few packets in sequence and then drops other sources', async () => {
     const leg = await openLeg();
     const phone = await openPhone();
     const intruder = await openPhone();
-    // The SDP names a port nobody listens on: a NATed phone whose real source differs.
+    // The SDP names a port nobody sends from: a phone behind NAT, whose real source differs.
     await leg.acceptOffer(phoneSdp(9));
     const received: RtpPacket[] = [];
     leg.on('rtp', (packet) => received.push(packet));
-
     const packet = (ssrc: number, sequenceNumber: number): Uint8Array =>
       serializeRtp({
         marker: false,
@@ -239,18 +238,73 @@ describe('RtpLeg', () => {
         extension: undefined,
         payload: new Uint8Array(160),
       });
-    phone.socket.send(packet(1, 1), leg.port, '127.0.0.1');
-    await until(() => received.length === 1, 'the phone packet');
-    intruder.socket.send(packet(2, 2), leg.port, '127.0.0.1');
-    phone.socket.send(packet(1, 3), leg.port, '127.0.0.1');
-    await until(() => received.length === 2, 'the second phone packet');
-    expect(received.map((p) => p.ssrc)).toEqual([1, 1]);
-    expect(leg.stats().packetsDropped).toBe(1);
+    const send = async (from: typeof phone, bytes: Uint8Array): Promise<void> => {
+      from.socket.send(bytes, leg.port, '127.0.0.1');
+      // One at a time, so that arrival order is send order.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+
+    // A single stray packet does not capture the stream.
+    await send(intruder, packet(2, 100));
+    for (const sequenceNumber of [1, 2, 3]) {
+      await send(phone, packet(1, sequenceNumber));
+    }
+    await until(() => received.length === 1, 'the latching packet');
+    await send(intruder, packet(2, 101));
+    await send(phone, packet(1, 4));
+    await until(() => received.length === 2, 'the next phone packet');
+    expect(received.map((p) => [p.ssrc, p.sequenceNumber])).toEqual([
+      [1, 3],
+      [1, 4],
+    ]);
+    // The stray packet, two probation packets and the late intruder packet.
+    expect(leg.stats().packetsDropped).toBe(4);
 
     expect(leg.remoteEndpoint).toMatchObject({ address: '127.0.0.1', port: phone.port });
     leg.sendRtp(leg.output.writeGenerated(new Uint8Array(160), 0, 160));
     await until(() => phone.received.length === 1, 'our packet at the latched source');
     expect(intruder.received).toHaveLength(0);
+  });
+
+  it('drops garbage datagrams on its RTP and RTCP ports and keeps working', async () => {
+    const leg = await openLeg();
+    const phone = await openPhone();
+    await leg.acceptOffer(phoneSdp(phone.port));
+    const received: RtpPacket[] = [];
+    leg.on('rtp', (packet) => received.push(packet));
+    let seed = 1;
+    const random = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let i = 0; i < 500; i++) {
+      const bytes = Uint8Array.from({ length: random(300) }, () => random(256));
+      if (bytes.length > 1 && i % 2 === 0) {
+        // Half of them look like RTP or RTCP (version 2) to reach the deeper parsers.
+        bytes[0] = 0x80 | (bytes[0]! & 0x3f);
+      }
+      phone.socket.send(bytes, leg.port + (i % 2), '127.0.0.1');
+      if (i % 25 === 0) {
+        // Paced: a burst would overflow the socket's receive buffer and lose datagrams.
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    }
+    phone.socket.send(
+      serializeRtp({
+        marker: false,
+        payloadType: 0,
+        sequenceNumber: 7,
+        timestamp: 0,
+        ssrc: 5,
+        csrcs: [],
+        extension: undefined,
+        payload: new Uint8Array(160),
+      }),
+      leg.port,
+      '127.0.0.1',
+    );
+    await until(() => received.some((p) => p.ssrc === 5), 'the valid packet after the garbage');
+    expect(leg.state).toBe(LegState.Connected);
   });
 
   it('reports a DTMF digit once for an event with retransmitted end packets', async () => {

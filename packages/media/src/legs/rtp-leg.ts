@@ -4,10 +4,12 @@
  * - Sockets: an even RTP port and RTCP on the next port (RFC 3550 §11), taken from a
  *   {@link PortAllocator}; a pair another process holds is skipped.
  * - Offer/answer (RFC 3264) with PCMU, PCMA and `telephone-event/8000` (RFC 4733).
- * - Symmetric RTP (RFC 4961) with latching ("comedia"): until a packet arrives we send to the
- *   c=/m= address of the remote SDP; the source of the first valid packet then becomes the
- *   destination, and packets from other sources are dropped, so a third party cannot inject
- *   audio once the call is up. A new remote description clears the latch.
+ * - Symmetric RTP (RFC 4961) with latching ("comedia"): until a source is latched we send to
+ *   the c=/m= address of the remote SDP. Packets from that address latch at once; another
+ *   source (a phone behind NAT) is latched after a few packets in sequence (see
+ *   `LATCH_PROBATION`). Once latched, RTP goes back to that source and packets from any other
+ *   source are dropped, so a third party cannot inject audio once the call is up. A new remote
+ *   description with another destination clears the latch.
  * - Hold: a remote `sendonly`/`inactive` stream or the legacy c=0.0.0.0 (RFC 3264 §8.4) clears
  *   {@link RtpLeg.wantsMedia}; we answer `recvonly`/`inactive`.
  * - RTCP: receiver statistics per RFC 3550 A.1/A.3/A.8 and a compound SR or RR every ~5 s
@@ -78,6 +80,20 @@ const SYSTEM_CLOCK: Clock = { now: () => performance.now() };
 
 /** How many port pairs to try when binds fail because another process holds the port. */
 const MAX_BIND_ATTEMPTS = 16;
+
+/**
+ * Packets in sequence a source other than the SDP destination must send before it is latched
+ * (the "learning" of strict RTP in B2BUAs; 60 ms of audio at 20 ms packets).
+ */
+const LATCH_PROBATION = 3;
+
+interface LatchCandidate {
+  address: string;
+  port: number;
+  ssrc: number;
+  nextSequence: number;
+  count: number;
+}
 
 const NegotiationState = {
   Stable: 'stable',
@@ -174,6 +190,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   #format: MediaFormat;
   #latched: RemoteInfo | undefined;
   #latchedRtcp: RemoteInfo | undefined;
+  #latchCandidate: LatchCandidate | undefined;
   #reception: ReceptionStats | undefined;
   #dtmf: DtmfReceiver | undefined;
   #dtmfPayloadType: number | undefined;
@@ -399,6 +416,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     if (moved) {
       this.#latched = undefined;
       this.#latchedRtcp = undefined;
+      this.#latchCandidate = undefined;
     }
     this.#setDtmfReceiver(negotiation.format.telephoneEvent);
     if (!wanted && this.wantsMedia && this.#wasSending) {
@@ -458,9 +476,9 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       this.#counters.packetsDropped++;
       return;
     }
-    if (!latched) {
-      this.#latched = from;
-      this.#logger.debug({ address: from.address, port: from.port }, 'latched RTP source');
+    if (!latched && !this.#learn(from, packet, negotiation.remote)) {
+      this.#counters.packetsDropped++;
+      return;
     }
     this.#counters.packetsReceived++;
     this.#counters.bytesReceived += data.length;
@@ -481,6 +499,43 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       this.#dtmf?.poll();
     }
     this.emit('rtp', packet);
+  }
+
+  /**
+   * Decides whether an unlatched source becomes the latched one. The destination named in the
+   * SDP is trusted at once; any other source (a NATed phone) must first send
+   * {@link LATCH_PROBATION} packets in sequence with one SSRC, so that a stray or forged packet
+   * cannot capture the stream before the real party speaks.
+   */
+  #learn(from: RemoteInfo, packet: RtpPacket, remote: RtpEndpoint | undefined): boolean {
+    const fromSdpDestination = remote?.address === from.address && remote.port === from.port;
+    const candidate = this.#latchCandidate;
+    if (!fromSdpDestination) {
+      if (
+        candidate?.address === from.address &&
+        candidate.port === from.port &&
+        candidate.ssrc === packet.ssrc &&
+        candidate.nextSequence === packet.sequenceNumber
+      ) {
+        candidate.count++;
+        candidate.nextSequence = (packet.sequenceNumber + 1) & 0xffff;
+      } else {
+        this.#latchCandidate = {
+          address: from.address,
+          port: from.port,
+          ssrc: packet.ssrc,
+          nextSequence: (packet.sequenceNumber + 1) & 0xffff,
+          count: 1,
+        };
+      }
+      if ((this.#latchCandidate?.count ?? 0) < LATCH_PROBATION) {
+        return false;
+      }
+    }
+    this.#latched = from;
+    this.#latchCandidate = undefined;
+    this.#logger.debug({ address: from.address, port: from.port }, 'latched RTP source');
+    return true;
   }
 
   /** (Re)creates the DTMF receiver when the telephone-event format changes. */
