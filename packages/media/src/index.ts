@@ -73,11 +73,40 @@ export type { CodecSpec, RtpMapEntry } from './sdp/sdp.js';
 // RTP, bridges (sans-I/O core)
 export { isRtcp, parseRtp, serializeRtp, serializeRtpInto } from './rtp/packet.js';
 export type { RtpHeaderExtension, RtpPacket } from './rtp/packet.js';
+export {
+  ntpFromUnixMs,
+  parseRtcp,
+  RtcpPacketType,
+  SdesItemType,
+  serializeRtcp,
+} from './rtp/rtcp.js';
+export type {
+  RtcpGoodbye,
+  RtcpPacket,
+  RtcpReceiverReport,
+  RtcpReportBlock,
+  RtcpSenderReport,
+  RtcpSourceDescription,
+} from './rtp/rtcp.js';
+export {
+  audioLevelElement,
+  findHeaderExtension,
+  parseHeaderExtensions,
+  readAudioLevel,
+  serializeHeaderExtensions,
+} from './rtp/extensions.js';
+export type { AudioLevel, HeaderExtensionElement } from './rtp/extensions.js';
 export type { AudioCodec, BridgePort, Clock, MediaFormat } from './bridge/types.js';
 export { OutboundRtpStream } from './bridge/outbound-stream.js';
 export type { OutboundRtpStreamOptions, OutboundRtpStreamStats } from './bridge/outbound-stream.js';
 export { RelayBridge, RelayBridgeState } from './bridge/relay-bridge.js';
-export type { RelayBridgeEvents, RelayBridgeOptions } from './bridge/relay-bridge.js';
+export type {
+  RelayBridgeEvents,
+  RelayBridgeOptions,
+  RelayPortStats,
+} from './bridge/relay-bridge.js';
+export { Transcoder } from './bridge/transcoder.js';
+export type { TranscoderOptions, TranscoderStats } from './bridge/transcoder.js';
 
 // Codecs, DTMF and audio tools
 export {
@@ -92,6 +121,8 @@ export {
 export { OpusDecoder, OpusEncoder } from './codec/opus.js';
 export type { OpusDecoderOptions, OpusEncoderOptions } from './codec/opus.js';
 export type { AudioDecoder, AudioEncoder } from './codec/types.js';
+export { createDecoder, createEncoder } from './codec/factory.js';
+export type { CodecFactoryOptions } from './codec/factory.js';
 export {
   DtmfReceiver,
   parseTelephoneEvent,
@@ -107,3 +138,4 @@ export {
   toneAmplitude,
 } from './audio/goertzel.js';
 export { Resampler } from './audio/resample.js';
+export type { ResamplerOptions } from './audio/resample.js';

@@ -115,6 +115,29 @@ describe('LocalMediaEngine', () => {
     expect(toneAmplitude(pcm, 8000, 440)).toBeGreaterThan(4000);
   });
 
+  it('re-routes a bridge when a re-offer changes the codec of one leg', async () => {
+    const engine = createEngine();
+    const alice = await openPhone();
+    const bob = await openPhone();
+    const a = await callIn(engine, alice, 'call-r');
+    const b = await callIn(engine, bob, 'call-r');
+    await engine.bridge(a, b);
+    const atBob = collect(bob);
+    await sendTone(alice, 440, 3);
+    await until(() => atBob.length === 3, 'PCMU at bob');
+    expect(atBob.map((p) => p.payloadType)).toEqual([0, 0, 0]);
+
+    // Bob re-offers with PCMA only.
+    const reoffer = (await bob.createOffer()).replace(/RTP\/AVP 0 8 101/, 'RTP/AVP 8 101');
+    await bob.acceptAnswer(await engine.acceptOffer(b, reoffer));
+    await sendTone(alice, 440, 3);
+    await until(() => atBob.length === 6, 'PCMA at bob');
+    expect(atBob.slice(3).map((p) => p.payloadType)).toEqual([8, 8, 8]);
+    const pcm = new Int16Array(3 * 160);
+    atBob.slice(3).forEach((p, i) => pcm.set(decodeAlaw(p.payload), i * 160));
+    expect(toneAmplitude(pcm, 8000, 440)).toBeGreaterThan(4000);
+  });
+
   it('reports leg states, DTMF and closes with reasons', async () => {
     const engine = createEngine();
     const states: LegStateEvent[] = [];
