@@ -721,7 +721,21 @@ export class OutboundChannel extends Channel {
     this.#invite = invite;
     const tx = this.stack.sendRequest(invite, request.flow);
     tx.on('response', (response) => {
-      this.#onResponse(response);
+      try {
+        this.#onResponse(response);
+      } catch (error) {
+        // E.g. a 2xx whose Record-Route asks for strict routing (§12.2.1.1, unsupported): we
+        // cannot build the dialog, so the leg cannot go on. Fail it now rather than ring on.
+        this.logger.error(
+          { err: error, status: response.status },
+          'unusable response to our INVITE',
+        );
+        if (this.#answered) {
+          this.hangup(HangupCause.Interworking);
+        } else if (response.status >= 200) {
+          this.#fail(502);
+        }
+      }
     });
     tx.on('timeout', () => {
       this.#fail(408);
