@@ -8,6 +8,7 @@ import type { Logger } from '@confab/core';
 import { systemClock, type Clock } from '@confab/sip';
 import type { ConfabConfig } from '../config.js';
 import type { TelephonyStats } from '../app.js';
+import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
 import { describeListenError } from '../errors.js';
 import { TransportManager } from '../sip/transport-manager.js';
@@ -39,6 +40,10 @@ export interface TelephonyOptions {
   clock?: Clock;
   /** Injected media control (tests); by default the worker-thread media engine. */
   media?: MediaControl & { close?(): Promise<void> };
+  /** Where call events are published (spec §4.4); without it, none are. */
+  bus?: EventBus;
+  /** The stack uuid, `origin_uuid` of published events (the token service's `stackUuid`). */
+  originUuid?: string;
 }
 
 export async function startTelephony(options: TelephonyOptions): Promise<Telephony> {
