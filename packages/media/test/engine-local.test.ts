@@ -138,6 +138,70 @@ describe('LocalMediaEngine', () => {
     expect(toneAmplitude(pcm, 8000, 440)).toBeGreaterThan(4000);
   });
 
+  it('mutes a leg server-side: its audio stops reaching the bridge, its DTMF and the other direction still flow', async () => {
+    const engine = createEngine();
+    const alice = await openPhone();
+    const bob = await openPhone();
+    const a = await callIn(engine, alice, 'call-m');
+    const b = await callIn(engine, bob, 'call-m');
+    await engine.bridge(a, b);
+    const atAlice = collect(alice);
+    const atBob = collect(bob);
+
+    await engine.setMuted(a, true);
+    await sendTone(alice, 440, 5);
+    alice.sendRtp({
+      marker: true,
+      payloadType: 101,
+      sequenceNumber: 900,
+      timestamp: 5000,
+      ssrc: alice.output.ssrc,
+      csrcs: [],
+      extension: undefined,
+      payload: Uint8Array.of(5, 0x8a, 0x03, 0x20),
+    });
+    await sendTone(bob, 1300, 5);
+    await until(() => atAlice.length >= 5 && atBob.length >= 1, 'bob audio and alice DTMF');
+    expect(atBob.map((p) => p.payloadType)).toEqual([101]);
+
+    await engine.setMuted(a, false);
+    await sendTone(alice, 440, 5);
+    await until(() => atBob.length >= 6, 'alice audio after unmute');
+    expect(atBob.slice(1).every((p) => p.payloadType === 0)).toBe(true);
+  });
+
+  it('holds a leg server-side: nothing is relayed from or to it until it is resumed', async () => {
+    const engine = createEngine();
+    const alice = await openPhone();
+    const bob = await openPhone();
+    const a = await callIn(engine, alice, 'call-h');
+    const b = await callIn(engine, bob, 'call-h');
+    await engine.setHeld(a, true);
+    await engine.bridge(a, b);
+    const atAlice = collect(alice);
+    const atBob = collect(bob);
+
+    await Promise.all([sendTone(alice, 440, 5), sendTone(bob, 1300, 5)]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(atAlice).toEqual([]);
+    expect(atBob).toEqual([]);
+
+    await engine.setHeld(a, false);
+    await Promise.all([sendTone(alice, 440, 5), sendTone(bob, 1300, 5)]);
+    await until(() => atAlice.length >= 5 && atBob.length >= 5, 'both directions after resume');
+  });
+
+  it('rejects setMuted/setHeld with a non-boolean or an unknown leg', async () => {
+    const engine = createEngine();
+    const { legId } = await engine.createLeg({ kind: 'rtp', group: 'g' });
+    await expect(engine.setMuted(legId, 'yes' as unknown as boolean)).rejects.toBeInstanceOf(
+      TypeError,
+    );
+    await expect(engine.setHeld('nope', true)).rejects.toSatisfy(
+      isMediaCode('MEDIA_LEG_NOT_FOUND'),
+    );
+  });
+
   it('reports leg states, DTMF and closes with reasons', async () => {
     const engine = createEngine();
     const states: LegStateEvent[] = [];
@@ -173,6 +237,20 @@ describe('LocalMediaEngine', () => {
     await engine.closeLeg(legId);
     expect(closed).toEqual([{ legId, reason: 'closed' }]);
     await expect(engine.createOffer(legId)).rejects.toSatisfy(isMediaCode('MEDIA_LEG_NOT_FOUND'));
+  });
+
+  it('reports a leg failed when its remote party goes silent (mediaTimeoutMs)', async () => {
+    const engine = new LocalMediaEngine({ portRange: range(4), mediaTimeoutMs: 100 });
+    cleanup.push(() => engine.close());
+    const states: LegStateEvent[] = [];
+    engine.on('legState', (event) => states.push(event));
+    const phone = await openPhone();
+    const legId = await callIn(engine, phone, 'call-silent');
+    await until(() => states.some((event) => event.state === 'failed'), 'the failure');
+    expect(states).toEqual([
+      { legId, state: 'connected' },
+      { legId, state: 'failed' },
+    ]);
   });
 
   it('closes every leg on close() with reason engine-closed, frees the ports and rejects later commands', async () => {

@@ -43,6 +43,10 @@ interface LegEntry {
   readonly group: string;
   bridge: BridgeEntry | undefined;
   closeReason: LegCloseReason;
+  /** Audio from this leg is not relayed (telephone-events are). */
+  muted: boolean;
+  /** Nothing is relayed from or to this leg. */
+  held: boolean;
 }
 
 interface BridgeEntry {
@@ -74,6 +78,29 @@ function assertString(value: unknown, name: string): asserts value is string {
   if (typeof value !== 'string') {
     throw new TypeError(`${name} must be a string`);
   }
+}
+
+function assertBoolean(value: unknown, name: string): asserts value is boolean {
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`${name} must be a boolean`);
+  }
+}
+
+/**
+ * Whether a packet received on `from` is relayed into its bridge: not from a held leg, not to a
+ * held leg (a relay bridge forwards to every other leg, so one held member silences the others'
+ * path to it), and not the audio of a muted leg. Telephone-events of a muted leg still pass.
+ */
+function relays(from: LegEntry, bridged: BridgeEntry, payloadType: number): boolean {
+  if (from.held) {
+    return false;
+  }
+  for (const other of bridged.legs) {
+    if (other !== from && other.held) {
+      return false;
+    }
+  }
+  return !from.muted || payloadType === from.leg.format.telephoneEvent?.payloadType;
 }
 
 function sameFormat(a: MediaFormat, b: MediaFormat): boolean {
@@ -136,6 +163,14 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   async closeLeg(legId: string): Promise<void> {
     await this.execute({ type: 'closeLeg', legId });
+  }
+
+  async setMuted(legId: string, muted: boolean): Promise<void> {
+    await this.execute({ type: 'setMuted', legId, muted });
+  }
+
+  async setHeld(legId: string, held: boolean): Promise<void> {
+    await this.execute({ type: 'setHeld', legId, held });
   }
 
   async stats(): Promise<MediaEngineStats> {
@@ -206,6 +241,16 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
         await entry.leg.close();
         return null;
       }
+      case 'setMuted': {
+        assertBoolean(command.muted, 'muted');
+        this.#entry(command.legId).muted = command.muted;
+        return null;
+      }
+      case 'setHeld': {
+        assertBoolean(command.held, 'held');
+        this.#entry(command.legId).held = command.held;
+        return null;
+      }
       default:
         throw new TypeError(
           `unknown media command ${String((command as { type?: unknown }).type)}`,
@@ -223,6 +268,9 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       ...(this.#options.rtcpIntervalMs === undefined
         ? {}
         : { rtcpIntervalMs: this.#options.rtcpIntervalMs }),
+      ...(this.#options.mediaTimeoutMs === undefined
+        ? {}
+        : { mediaTimeoutMs: this.#options.mediaTimeoutMs }),
     };
     let leg: MediaLeg;
     if (kind === LegKind.WebRtc) {
@@ -252,11 +300,22 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   }
 
   #register(leg: MediaLeg, group: string): void {
-    const entry: LegEntry = { leg, group, bridge: undefined, closeReason: LegCloseReason.Closed };
+    const entry: LegEntry = {
+      leg,
+      group,
+      bridge: undefined,
+      closeReason: LegCloseReason.Closed,
+      muted: false,
+      held: false,
+    };
     this.#legs.set(leg.id, entry);
     const legId = leg.id;
     leg.on('rtp', (packet) => {
-      entry.bridge?.bridge.receive(legId, packet);
+      const bridged = entry.bridge;
+      if (!bridged || !relays(entry, bridged, packet.payloadType)) {
+        return;
+      }
+      bridged.bridge.receive(legId, packet);
     });
     leg.on('dtmf', (event) => {
       this.emit('dtmf', { legId, digit: event.digit, durationMs: event.durationMs });

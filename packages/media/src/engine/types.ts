@@ -45,6 +45,8 @@ export type MediaCommand =
   | { type: 'bridge'; legIdA: string; legIdB: string }
   | { type: 'unbridge'; bridgeId: string }
   | { type: 'closeLeg'; legId: string }
+  | { type: 'setMuted'; legId: string; muted: boolean }
+  | { type: 'setHeld'; legId: string; held: boolean }
   | { type: 'stats' }
   | { type: 'close' };
 
@@ -62,6 +64,8 @@ export interface MediaCommandResults {
   bridge: { bridgeId: string };
   unbridge: null;
   closeLeg: null;
+  setMuted: null;
+  setHeld: null;
   stats: MediaEngineStats;
   close: null;
 }
@@ -161,6 +165,11 @@ export interface MediaEngineSettings {
   iceLite?: boolean;
   /** Mean RTCP report interval of legs in ms. @default 5000 */
   rtcpIntervalMs?: number;
+  /**
+   * A leg whose remote party should send but sent no RTP or RTCP for this long is reported
+   * `failed` (a phone that lost power, a browser killed without BYE). @default disabled
+   */
+  mediaTimeoutMs?: number;
 }
 
 /** Options of {@link LocalMediaEngine}. */
@@ -184,6 +193,16 @@ export interface MediaEngine {
   unbridge(bridgeId: string): Promise<void>;
   /** Closes a leg (leaving its bridge); `legClosed` follows. */
   closeLeg(legId: string): Promise<void>;
+  /**
+   * Server-side mute: the leg's audio is no longer relayed into its bridge (its telephone-events
+   * still are, so a muted party can still dial); what the leg receives is unchanged.
+   */
+  setMuted(legId: string, muted: boolean): Promise<void>;
+  /**
+   * Server-side hold: nothing is relayed from or to the leg while held (the flag survives
+   * bridging, so a held leg joining a bridge stays silent).
+   */
+  setHeld(legId: string, held: boolean): Promise<void>;
   stats(): Promise<MediaEngineStats>;
   /** Closes every leg and bridge (`legClosed` with `engine-closed`); idempotent. */
   close(): Promise<void>;

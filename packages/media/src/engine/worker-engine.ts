@@ -186,6 +186,14 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     await this.execute({ type: 'closeLeg', legId });
   }
 
+  async setMuted(legId: string, muted: boolean): Promise<void> {
+    await this.execute({ type: 'setMuted', legId, muted });
+  }
+
+  async setHeld(legId: string, held: boolean): Promise<void> {
+    await this.execute({ type: 'setHeld', legId, held });
+  }
+
   async stats(): Promise<MediaEngineStats> {
     return this.execute({ type: 'stats' });
   }
@@ -251,6 +259,8 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       case 'acceptOffer':
       case 'acceptAnswer':
       case 'closeLeg':
+      case 'setMuted':
+      case 'setHeld':
         return this.#request(this.#slotOfLeg(command.legId), command);
       default:
         throw new TypeError(
