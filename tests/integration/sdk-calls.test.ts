@@ -372,42 +372,36 @@ describe('SDK calls through a real Confab server', () => {
     const within = (promise: Promise<unknown>, ms: number): Promise<boolean> =>
       Promise.race([promise.then(() => true), sleep(ms).then(() => false)]);
 
-    it(
-      'a callee whose SIP WebSocket drops while ringing makes the call fail for the caller at once (not at the 60 s ring timeout)',
-      async () => {
-        const { alice, bob, bobUser } = await pair();
-        const { outgoing } = await ring(alice, bob, bobUser.extension);
-        const ended = alice.next(PhoneEvent.ON_CALL_ENDED);
-        bob.wire.sockets[0]!.drop();
-        try {
-          expect(await within(ended, 5000)).toBe(true);
-          expect(
-            alice.wire.responses('INVITE').some((r) => r.status >= 400 && r.status !== 401),
-          ).toBe(true);
-        } finally {
-          await alice.confab.Phone.hangup(outgoing);
-        }
-      },
-    );
+    it('a callee whose SIP WebSocket drops while ringing makes the call fail for the caller at once (not at the 60 s ring timeout)', async () => {
+      const { alice, bob, bobUser } = await pair();
+      const { outgoing } = await ring(alice, bob, bobUser.extension);
+      const ended = alice.next(PhoneEvent.ON_CALL_ENDED);
+      bob.wire.sockets[0]!.drop();
+      try {
+        expect(await within(ended, 5000)).toBe(true);
+        expect(
+          alice.wire.responses('INVITE').some((r) => r.status >= 400 && r.status !== 401),
+        ).toBe(true);
+      } finally {
+        await alice.confab.Phone.hangup(outgoing);
+      }
+    });
 
-    it(
-      'a callee whose SIP WebSocket drops during the call makes the server hang up the caller with BYE',
-      async () => {
-        const { alice, bob, bobUser } = await pair();
-        const { outgoing, incoming } = await ring(alice, bob, bobUser.extension);
-        const established = alice.next(PhoneEvent.ON_CALL_ACCEPTED);
-        await bob.confab.Phone.accept(incoming);
-        await established;
-        const ended = alice.next(PhoneEvent.ON_CALL_ENDED);
-        bob.wire.sockets[0]!.drop();
-        try {
-          expect(await within(ended, 5000)).toBe(true);
-          expect(alice.wire.received('BYE').map((m) => m.callId)).toEqual([outgoing.sipCallId]);
-        } finally {
-          await alice.confab.Phone.hangup(outgoing);
-        }
-      },
-    );
+    it('a callee whose SIP WebSocket drops during the call makes the server hang up the caller with BYE', async () => {
+      const { alice, bob, bobUser } = await pair();
+      const { outgoing, incoming } = await ring(alice, bob, bobUser.extension);
+      const established = alice.next(PhoneEvent.ON_CALL_ACCEPTED);
+      await bob.confab.Phone.accept(incoming);
+      await established;
+      const ended = alice.next(PhoneEvent.ON_CALL_ENDED);
+      bob.wire.sockets[0]!.drop();
+      try {
+        expect(await within(ended, 5000)).toBe(true);
+        expect(alice.wire.received('BYE').map((m) => m.callId)).toEqual([outgoing.sipCallId]);
+      } finally {
+        await alice.confab.Phone.hangup(outgoing);
+      }
+    });
   });
 
   describe('guards', () => {
