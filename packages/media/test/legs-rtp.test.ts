@@ -428,6 +428,20 @@ describe('RtpLeg', () => {
     expect(leg.port).toBe(base + 2);
   });
 
+  it('fails when the remote party stops sending, but not while it holds without sending', async () => {
+    const silent = await openLeg({ mediaTimeoutMs: 100 });
+    const holding = await openLeg({ mediaTimeoutMs: 100 });
+    const phone = await openPhone();
+    const states: string[] = [];
+    silent.on('state', (state) => states.push(state));
+    await silent.acceptOffer(phoneSdp(phone.port));
+    // recvonly from the phone: it will not send, so silence is expected.
+    await holding.acceptOffer(phoneSdp(phone.port, { direction: 'recvonly' }));
+    await until(() => silent.state === LegState.Failed, 'the silent leg to fail');
+    expect(states).toEqual(['connected', 'failed']);
+    expect(holding.state).toBe(LegState.Connected);
+  });
+
   it('closes idempotently and rejects negotiation afterwards with InvalidStateError', async () => {
     const leg = await openLeg();
     const states: string[] = [];

@@ -276,6 +276,13 @@ describe('WebRtcLeg', { timeout: 15_000 }, () => {
     expect(lookups).toEqual([]);
   });
 
+  it('fails when the connected peer sends no media for the media timeout', async () => {
+    const leg = createLeg({ mediaTimeoutMs: 150 });
+    const peer = createPeer();
+    await connectAnswering(leg, peer);
+    await until(() => leg.state === LegState.Failed, 'the leg to fail');
+  });
+
   it('connects as an ICE-lite agent (the full peer controls)', async () => {
     const leg = createLeg({ iceLite: true });
     const peer = createPeer();

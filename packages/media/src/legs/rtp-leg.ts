@@ -38,6 +38,7 @@ import type { PlainRtpNegotiation, RtpEndpoint } from '../sdp/plain-rtp.js';
 import { directionReceives, directionSends, MediaDirection, parseSdp } from '../sdp/sdp.js';
 import { DEFAULT_PORT_RANGE, sharedPortAllocator } from './port-allocator.js';
 import type { PortAllocator } from './port-allocator.js';
+import { InactivityMonitor } from './inactivity-monitor.js';
 import { ReceptionStats } from './reception-stats.js';
 import { RtcpReporter } from './rtcp-reporter.js';
 import { assertLegTransition, LegKind, LegState } from './types.js';
@@ -71,6 +72,11 @@ export interface RtpLegOptions {
   codecs?: readonly ('PCMU' | 'PCMA')[];
   /** Mean RTCP report interval in ms (RFC 3550 §6.2 recommends 5 s minimum). @default 5000 */
   rtcpIntervalMs?: number;
+  /**
+   * The leg fails (`state` → `failed`) when the remote party, expected to send, sent no RTP or
+   * RTCP for this long. @default disabled
+   */
+  mediaTimeoutMs?: number;
   /** Monotonic millisecond clock. @default performance.now() */
   clock?: Clock;
   logger?: Logger;
@@ -182,6 +188,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   readonly #codecs: readonly MediaFormat['audio'][];
   readonly #sessionId = String(Math.floor(Math.random() * 1e12));
   readonly #rtcp: RtcpReporter;
+  readonly #inactivity: InactivityMonitor | undefined;
   #version = 0;
   #state: LegState = LegState.New;
   #signaling: NegotiationState = NegotiationState.Stable;
@@ -237,6 +244,16 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
         this.#sendRtcp(bytes);
       },
     });
+    this.#inactivity =
+      options.mediaTimeoutMs === undefined
+        ? undefined
+        : new InactivityMonitor({
+            timeoutMs: options.mediaTimeoutMs,
+            clock: this.#clock,
+            onTimeout: () => {
+              this.#onMediaTimeout();
+            },
+          });
     sockets.rtp.on('message', (data, from) => {
       this.#onRtpDatagram(data, from);
     });
@@ -379,6 +396,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     const wasSending = this.output.stats.packets > 0;
     this.#transition(LegState.Closed);
     this.#rtcp.stop();
+    this.#inactivity?.stop();
     this.#dtmf?.close();
     if (wasSending && this.#negotiation?.remote) {
       // RFC 3550 §6.6: a participant leaving sends BYE.
@@ -424,10 +442,13 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       this.output.resync();
     }
     this.#wasSending ||= this.wantsMedia;
-    if (this.#state !== LegState.Connected) {
+    if (this.#state !== LegState.Connected && this.#state !== LegState.Failed) {
       this.#transition(LegState.Connected);
     }
     this.#rtcp.start();
+    this.#inactivity?.expect(
+      this.#state === LegState.Connected && directionReceives(negotiation.localDirection),
+    );
     this.#logger.debug(
       {
         codec: negotiation.format.audio.name,
@@ -482,6 +503,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     }
     this.#counters.packetsReceived++;
     this.#counters.bytesReceived += data.length;
+    this.#inactivity?.touch();
     let reception = this.#reception;
     if (reception?.ssrc !== packet.ssrc) {
       reception = new ReceptionStats(packet.ssrc, 8000);
@@ -538,6 +560,15 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     return true;
   }
 
+  #onMediaTimeout(): void {
+    if (this.#state === LegState.Closed || this.#state === LegState.Failed) {
+      return;
+    }
+    this.#logger.warn({}, 'no media from the remote party: leg failed');
+    this.#transition(LegState.Failed);
+    this.#rtcp.stop();
+  }
+
   /** (Re)creates the DTMF receiver when the telephone-event format changes. */
   #setDtmfReceiver(format: MediaFormat['telephoneEvent']): void {
     const current = this.#dtmf;
@@ -575,6 +606,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     }
     // RFC 4961: symmetric RTCP — answer where reports come from.
     this.#latchedRtcp ??= from;
+    this.#inactivity?.touch();
     for (const packet of packets) {
       if (packet.type === 'sr') {
         this.#rtcp.senderReportReceived(packet.ntpSeconds, packet.ntpFraction);

@@ -52,6 +52,7 @@ import { expandWebRtcDescription, isolateWebRtcAnswer, isolateWebRtcOffer } from
 import type { OriginState, SessionShape } from '../sdp/webrtc.js';
 import { DEFAULT_PORT_RANGE, sharedPortAllocator } from './port-allocator.js';
 import type { PortAllocator } from './port-allocator.js';
+import { InactivityMonitor } from './inactivity-monitor.js';
 import { ReceptionStats } from './reception-stats.js';
 import { RtcpReporter } from './rtcp-reporter.js';
 import { assertLegTransition, LegKind, LegState } from './types.js';
@@ -81,6 +82,11 @@ export interface WebRtcLegOptions {
   iceLite?: boolean;
   /** Mean interval of our RTCP sender/receiver reports in ms. @default 5000 */
   rtcpIntervalMs?: number;
+  /**
+   * The leg fails (`state` → `failed`) when the connected remote party, expected to send, sent
+   * no RTP or RTCP for this long. @default disabled
+   */
+  mediaTimeoutMs?: number;
   /** Monotonic millisecond clock. @default performance.now() */
   clock?: Clock;
   logger?: Logger;
@@ -176,6 +182,7 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #rtcp: RtcpReporter;
+  readonly #inactivity: InactivityMonitor | undefined;
   readonly #origin: OriginState = {
     sessionId: String(Math.floor(Math.random() * 1e12)),
     version: 0,
@@ -259,11 +266,22 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
         this.#sendRtcp(bytes);
       },
     });
+    this.#inactivity =
+      options.mediaTimeoutMs === undefined
+        ? undefined
+        : new InactivityMonitor({
+            timeoutMs: options.mediaTimeoutMs,
+            clock: this.#clock,
+            onTimeout: () => {
+              this.#fail('no media from the remote party');
+            },
+          });
     const dtls = this.#transceiver.dtlsTransport;
     const rtp = dtls.onRtp.subscribe((packet) => {
       this.#onRtp(packet);
     });
     const rtcp = dtls.onRtcp.subscribe((packet) => {
+      this.#inactivity?.touch();
       if (packet.type === RtcpSrPacket.type) {
         // The 64-bit NTP timestamp of the peer's SR, for our LSR/DLSR (RFC 3550 §6.4.1).
         const ntp = packet.senderInfo.ntpTimestamp;
@@ -439,6 +457,7 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   async #teardown(): Promise<void> {
     this.#transition(LegState.Closed);
     this.#rtcp.stop();
+    this.#inactivity?.stop();
     this.#dtmf?.close();
     for (const unsubscribe of this.#unsubscribe.splice(0)) {
       unsubscribe();
@@ -470,6 +489,7 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       this.output.resync();
     }
     this.#wanted = wants;
+    this.#watchMedia();
     this.#logger.debug(
       {
         format: negotiated.format,
@@ -516,21 +536,41 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
           this.#transition(LegState.Connected);
           this.#rtcp.start();
         }
-        return;
+        break;
       case 'connecting':
       case 'disconnected':
         // Consent lost (RFC 7675) is not final: werift keeps checking.
         if (this.#state !== LegState.Connecting) {
           this.#transition(LegState.Connecting);
         }
-        return;
+        break;
       case 'failed':
-        this.#transition(LegState.Failed);
-        this.#rtcp.stop();
+        this.#fail('ICE or DTLS failed');
         return;
       default:
         return;
     }
+    this.#watchMedia();
+  }
+
+  /** Media is expected while connected and the remote party sends (not on hold). */
+  #watchMedia(): void {
+    const negotiated = this.#negotiated;
+    this.#inactivity?.expect(
+      this.#state === LegState.Connected &&
+        negotiated !== undefined &&
+        directionReceives(negotiated.localDirection),
+    );
+  }
+
+  #fail(reason: string): void {
+    if (this.#state === LegState.Closed || this.#state === LegState.Failed) {
+      return;
+    }
+    this.#logger.warn({ reason }, 'leg failed');
+    this.#transition(LegState.Failed);
+    this.#rtcp.stop();
+    this.#inactivity?.stop();
   }
 
   #onRtp(weriftPacket: WeriftRtpPacket): void {
@@ -562,6 +602,7 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     }
     this.#counters.packetsReceived++;
     this.#counters.bytesReceived += 12 + packet.payload.length;
+    this.#inactivity?.touch();
     let reception = this.#reception;
     if (reception?.ssrc !== packet.ssrc) {
       reception = new ReceptionStats(packet.ssrc, 48_000);
