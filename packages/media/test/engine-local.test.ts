@@ -168,6 +168,11 @@ describe('LocalMediaEngine', () => {
     await sendTone(alice, 440, 5);
     await until(() => atBob.length >= 6, 'alice audio after unmute');
     expect(atBob.slice(1).every((p) => p.payloadType === 0)).toBe(true);
+    // The muted stretch is not loss: the stream resumes at the next sequence number, marked.
+    expect(atBob[1]).toMatchObject({
+      marker: true,
+      sequenceNumber: (atBob[0]!.sequenceNumber + 1) & 0xffff,
+    });
   });
 
   it('holds a leg server-side: nothing is relayed from or to it until it is resumed', async () => {

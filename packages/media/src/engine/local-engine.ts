@@ -243,12 +243,20 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       }
       case 'setMuted': {
         assertBoolean(command.muted, 'muted');
-        this.#entry(command.legId).muted = command.muted;
+        const entry = this.#entry(command.legId);
+        if (entry.muted && !command.muted) {
+          this.#resyncAfterSilence(entry, false);
+        }
+        entry.muted = command.muted;
         return null;
       }
       case 'setHeld': {
         assertBoolean(command.held, 'held');
-        this.#entry(command.legId).held = command.held;
+        const entry = this.#entry(command.legId);
+        if (entry.held && !command.held) {
+          this.#resyncAfterSilence(entry, true);
+        }
+        entry.held = command.held;
         return null;
       }
       default:
@@ -390,6 +398,23 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       throw MediaError.bridgeNotFound(bridgeId);
     }
     this.#closeBridge(bridged);
+  }
+
+  /**
+   * After a deliberate silence (mute or hold lifted), the streams that carried nothing restart
+   * as a new source (next sequence number, timestamp advanced by the elapsed time, marker bit),
+   * so receivers do not count the silence as loss: the other legs' outgoing streams, and for a
+   * hold also the leg's own.
+   */
+  #resyncAfterSilence(entry: LegEntry, includeSelf: boolean): void {
+    for (const other of entry.bridge?.legs ?? []) {
+      if (other !== entry || includeSelf) {
+        other.leg.output.resync();
+      }
+    }
+    if (!entry.bridge && includeSelf) {
+      entry.leg.output.resync();
+    }
   }
 
   /**
