@@ -313,7 +313,7 @@ interface RoundOptions {
   perf?: boolean;
 }
 
-/** Sums the packet counters of every worker (or the single local engine). */
+/** The engine's packet counters (a WorkerMediaEngine reports the totals of its workers). */
 function packets(stats: MediaEngineStats): { received: number; sent: number } {
   return { received: stats.packetsReceived, sent: stats.packetsSent };
 }

@@ -89,6 +89,9 @@ interface Context {
   sipPort: number;
   uasPort: number;
   uacPort: number;
+  /** sipp binds a media (RTP echo) socket even when the scenario sends no RTP. */
+  uasMediaPort: number;
+  uacMediaPort: number;
   caller: BenchLine;
   callee: BenchLine;
   durationSeconds: number;
@@ -136,7 +139,7 @@ async function step(context: Context, rate: number, withPerf = false): Promise<S
       '-p',
       String(context.uasPort),
       '-mp',
-      String(context.uasPort + 2),
+      String(context.uasMediaPort),
       '-m',
       String(calls),
       '-s',
@@ -168,7 +171,7 @@ async function step(context: Context, rate: number, withPerf = false): Promise<S
       '-p',
       String(context.uacPort),
       '-mp',
-      String(context.uacPort + 2),
+      String(context.uacMediaPort),
       '-r',
       String(rate),
       '-rp',
@@ -353,6 +356,8 @@ async function withServer<T>(
       sipPort,
       uasPort,
       uacPort,
+      uasMediaPort: await freePort(),
+      uacMediaPort: await freePort(),
       caller,
       callee,
       durationSeconds: options.durationSeconds,
