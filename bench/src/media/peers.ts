@@ -76,6 +76,11 @@ export class WebRtcPeer implements Peer {
       bundlePolicy: 'max-bundle',
     });
     this.#transceiver = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
+    // werift's ICE agent falls back to stun.l.google.com without a configured STUN server:
+    // loopback only, so clear it before gathering.
+    (
+      this.#transceiver.dtlsTransport.iceTransport.connection as { stunServer?: unknown }
+    ).stunServer = undefined;
     const tracks = new WeakSet<object>();
     this.pc.onTrack.subscribe((track) => {
       if (tracks.has(track)) {

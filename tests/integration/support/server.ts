@@ -45,12 +45,14 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found');
 }
 
-let rtpBase = 40000 + (process.pid % 50) * 200;
+// Below the OS ephemeral range (32768+ on Linux): werift probes a port, releases it and binds it
+// again, so a port that outbound sockets can also take may be lost in between.
+let rtpBase = 22000 + (process.pid % 40) * 200;
 
 export async function startTestServer(overrides: Partial<ConfabConfig> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'confab-it-'));
   const sipPort = overrides.sipPort ?? (await freePort());
-  rtpBase += 200;
+  rtpBase = rtpBase + 200 >= 31800 ? 22000 : rtpBase + 200;
   const config: ConfabConfig = {
     ...defaultConfig(),
     dataDir,
