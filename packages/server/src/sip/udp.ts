@@ -14,17 +14,26 @@ export interface UdpTransportOptions {
 export class UdpTransport {
   readonly #socket: dgram.Socket;
   readonly #options: UdpTransportOptions;
+  /** The bound port, read once (socket.address() is a system call). */
+  readonly #port: number;
   #closed = false;
 
   private constructor(socket: dgram.Socket, options: UdpTransportOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#port = socket.address().port;
   }
 
   /** Binds the socket; rejects with the raw listen error (EADDRINUSE…) for the caller to describe. */
   static async listen(options: UdpTransportOptions): Promise<UdpTransport> {
     const family = options.address.includes(':') ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket({ type: family, reuseAddr: false });
+    // A bigger receive buffer rides out bursts (the kernel caps it at net.core.rmem_max): under
+    // load the default buffer overflowed and dropped INVITEs before we read them (bench/).
+    const socket = dgram.createSocket({
+      type: family,
+      reuseAddr: false,
+      recvBufferSize: 4 * 1024 * 1024,
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => {
         socket.close();
@@ -52,7 +61,7 @@ export class UdpTransport {
   }
 
   get port(): number {
-    return this.#socket.address().port;
+    return this.#port;
   }
 
   #onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
