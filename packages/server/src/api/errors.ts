@@ -77,6 +77,26 @@ export const API_ERRORS = {
     message: 'Resource Not Found - {resourceName} was not found',
     shape: 'api',
   },
+  // wazo-calld APIExceptions (calls plugin, spec §4.1/§4.2).
+  NO_SUCH_CALL: { status: 404, errorId: 'no-such-call', message: 'No such call', shape: 'api' },
+  USER_PERMISSION_DENIED: {
+    status: 403,
+    errorId: 'user-permission-denied',
+    message: 'User does not have permission to handle objects of other users',
+    shape: 'api',
+  },
+  PHONED_ERROR: {
+    status: 503,
+    errorId: 'phoned-error',
+    message: 'wazo-phoned error',
+    shape: 'api',
+  },
+  CALLD_UNINITIALIZED: {
+    status: 503,
+    errorId: 'wazo-calld-uninitialized',
+    message: 'wazo-calld is not initialized',
+    shape: 'api',
+  },
   // wazo-auth APIExceptions.
   UNKNOWN_USER: {
     status: 404,

@@ -273,6 +273,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       connectedLine: context.callerParty,
       dialedExtension: context.calleeParty.number,
       media: this.#mediaHandler,
+      conversationId: group,
     });
     this.#adopt(channel);
     const kind: LegKind = binding.webrtc ? 'webrtc' : 'rtp';
@@ -353,6 +354,43 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       this.emit('channelEnded', channel);
     });
     this.emit('channelCreated', channel);
+  }
+
+  /**
+   * Server-side mute (calld `mute/start|stop`): the media engine stops relaying the channel's
+   * audio toward its bridge, then the channel's `muted` flag changes (`updated`).
+   */
+  async setMuted(channel: Channel, muted: boolean): Promise<void> {
+    if (channel.legId !== undefined && !channel.ended) {
+      await this.#options.media.setMuted(channel.legId, muted);
+    }
+    channel.setMuted(muted);
+  }
+
+  /**
+   * Server-side hold (calld `hold/start|stop`): nothing is relayed from or to the channel, and
+   * its hold flag changes (`held`/`resumed`, `updated`). The endpoint is not re-INVITEd.
+   */
+  async setOnHold(channel: Channel, held: boolean): Promise<void> {
+    if (channel.legId !== undefined && !channel.ended) {
+      await this.#options.media.setHeld(channel.legId, held);
+    }
+    channel.setOnHold(held);
+  }
+
+  /**
+   * Plays DTMF as if the channel's endpoint had pressed the keys (Asterisk `PlayDTMF` with
+   * `Receive: true`, what calld does): each digit is reported on the channel (`dtmf`) and sent
+   * as SIP INFO to the endpoints of the channels it talks to.
+   */
+  playDtmf(channel: Channel, digits: string): void {
+    const peers = this.talkingTo(channel);
+    for (const digit of digits) {
+      channel.emit('dtmf', digit);
+      for (const peer of peers) {
+        peer.sendDtmfInfo(digit);
+      }
+    }
   }
 
   /** A TCP/WebSocket connection closed: every channel over it is gone (see Channel.connectionLost). */

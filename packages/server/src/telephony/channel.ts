@@ -101,6 +101,8 @@ export interface ChannelOptions {
   connectedLine: PartyId;
   dialedExtension: string | null;
   media: ChannelMediaHandler;
+  /** The conversation (Wazo `linkedid`): the caller's channel id. @default the channel's id */
+  conversationId?: string;
 }
 
 let sequence = 0;
@@ -130,6 +132,8 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
   readonly webrtc: boolean;
   readonly creationTime: Date;
   readonly dialedExtension: string | null;
+  /** Shared by every leg of one conversation (Wazo `conversation_id`): the caller's channel id. */
+  readonly conversationId: string;
   callerId: PartyId;
   connectedLine: PartyId;
   answerTime: Date | null = null;
@@ -168,6 +172,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     this.callerId = options.callerId;
     this.connectedLine = options.connectedLine;
     this.dialedExtension = options.dialedExtension;
+    this.conversationId = options.conversationId ?? options.id;
     this.media = options.media;
     this.creationTime = new Date(options.clock.now());
   }
@@ -229,6 +234,38 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     if (this.muted !== muted) {
       this.muted = muted;
       this.emit('updated');
+    }
+  }
+
+  /**
+   * Sets the hold flag (from the endpoint's re-INVITE or the calld hold API) and tells
+   * listeners: `held`/`resumed`, then `updated`. No-op when unchanged.
+   */
+  setOnHold(held: boolean): void {
+    if (this.onHold === held) {
+      return;
+    }
+    this.onHold = held;
+    this.emit(held ? 'held' : 'resumed');
+    this.emit('updated');
+  }
+
+  /**
+   * Sends one DTMF digit to the endpoint as SIP INFO `application/dtmf-relay` (the de-facto
+   * format desk phones and SIP.js understand): `Signal=<digit>` and `Duration` in ms.
+   * Silently skipped when the dialog is not established (nothing to carry it).
+   */
+  sendDtmfInfo(digit: string, durationMs = 100): void {
+    const dialog = this.dialog;
+    if (!dialog || this.state !== ChannelState.Up) {
+      return;
+    }
+    try {
+      const info = dialog.createRequest('INFO');
+      setBody(info, `Signal=${digit}\r\nDuration=${durationMs}\r\n`, 'application/dtmf-relay');
+      this.stack.sendRequest(info, this.flow);
+    } catch (error) {
+      this.logger.debug({ err: error }, 'could not send INFO');
     }
   }
 
@@ -464,13 +501,11 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
       respondIfAlive(tx, response);
     }
     if (held !== this.onHold) {
-      this.onHold = held;
       this.logger.info(
         { held },
         held ? 'endpoint put the call on hold' : 'endpoint resumed the call',
       );
-      this.emit(held ? 'held' : 'resumed');
-      this.emit('updated');
+      this.setOnHold(held);
     }
   }
 

@@ -19,6 +19,8 @@ import { SipStack } from '../sip/stack.js';
 import { SipAuthenticator } from './authenticator.js';
 import { Registrar } from './registrar.js';
 import { CallControl } from './call-control.js';
+import { CallEventPublisher } from '../calls/events.js';
+import { STACK_UUID_SETTING } from '../auth/tokens.js';
 import { createMediaControl, type ClosableMediaControl } from './media-engine.js';
 import type { MediaControl } from './media-control.js';
 
@@ -124,6 +126,8 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         bridge: (legA, legB) => injected.bridge(legA, legB),
         unbridge: (bridgeId) => injected.unbridge(bridgeId),
         closeLeg: (legId) => injected.closeLeg(legId),
+        setMuted: (legId, muted) => injected.setMuted(legId, muted),
+        setHeld: (legId, held) => injected.setHeld(legId, held),
         onEvent: (listener) => injected.onEvent(listener),
         close: async () => {
           await injected.close?.();
@@ -150,6 +154,18 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         ? { ringTimeoutMs: config.ringTimeoutSeconds * 1000 }
         : {}),
     });
+    if (options.bus !== undefined) {
+      const publisher = new CallEventPublisher({
+        callControl,
+        bus: options.bus,
+        originUuid: options.originUuid ?? (await stackUuid(store)),
+        logger: options.logger.child({ component: 'call-events' }),
+      });
+      // Closed after call control (closers run in reverse), so the shutdown's call_ended go out.
+      closers.push(() => {
+        publisher.close();
+      });
+    }
     closers.push(() => {
       callControl.close();
     });
@@ -197,4 +213,9 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
     await closeAll();
     throw error;
   }
+}
+
+/** The stack uuid the token service persisted (the one websocket clients see as `xivo_uuid`). */
+async function stackUuid(store: Store): Promise<string> {
+  return (await store.settings.get(STACK_UUID_SETTING)) ?? '';
 }

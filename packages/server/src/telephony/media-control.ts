@@ -25,6 +25,10 @@ export interface MediaControl {
   bridge(legA: string, legB: string): Promise<string>;
   unbridge(bridgeId: string): Promise<void>;
   closeLeg(legId: string): Promise<void>;
+  /** Server-side mute: the leg's audio no longer reaches its bridge (its DTMF still does). */
+  setMuted(legId: string, muted: boolean): Promise<void>;
+  /** Server-side hold: nothing is relayed from or to the leg. */
+  setHeld(legId: string, held: boolean): Promise<void>;
   /** Subscribes to media events; returns the unsubscribe function. */
   onEvent(listener: (event: MediaControlEvent) => void): () => void;
 }

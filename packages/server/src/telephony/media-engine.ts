@@ -19,6 +19,8 @@ export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
     bridge: async (legA, legB) => (await engine.bridge(legA, legB)).bridgeId,
     unbridge: (bridgeId) => engine.unbridge(bridgeId),
     closeLeg: (legId) => engine.closeLeg(legId),
+    setMuted: (legId, muted) => engine.setMuted(legId, muted),
+    setHeld: (legId, held) => engine.setHeld(legId, held),
     onEvent: (listener) => {
       const offs = [
         engine.on('legState', ({ legId, state }) => {
