@@ -1,20 +1,28 @@
 /**
- * One Confab server process: store → TLS → telephony → web servers → demo users and banner.
+ * One Confab server process: store → TLS → event bus → token service → telephony → event
+ * websocket → web servers → demo users and banner. One token service and one event bus serve the
+ * REST API, the event websocket and (the bus) the telephony core.
  *
- * Close cascade ({@link ConfabServer.close}, also on a failed start, in reverse order of start):
- * telephony first (it may still send BYEs over open WebSockets), then the web servers (remaining
- * WebSockets get 1001), then the store.
+ * Close cascade ({@link ConfabServer.close}, also on a failed start): the event websockets first
+ * (1001, nothing more to deliver), then telephony (it may still send BYEs over open SIP
+ * WebSockets and publish `call_ended`), then the web servers (remaining WebSockets get 1001),
+ * then the token service, the bus and the store.
  */
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { TokenService } from './auth/tokens.js';
 import type { ConfabConfig } from './config.js';
+import { publishSessionEvents } from './events/auth-events.js';
+import { InProcessEventBus, type EventBus } from './events/bus.js';
 import { createWebServers, type WebServers } from './http/index.js';
 import type { WebSocketHandler } from './http/upgrade.js';
 import { createLogger, type ServerLogger } from './logger.js';
 import { openStore } from './store/index.js';
 import { randomString } from './store/store.js';
 import type { Store, User } from './store/types.js';
+import type { Telephony } from './telephony/index.js';
 import { loadTlsMaterial, type TlsMaterial } from './tls.js';
+import { EventWebSocketServer } from './websocketd/server.js';
 
 /** What the server needs of the telephony core (`./telephony/index.ts`). */
 export interface TelephonyHandle {
@@ -40,12 +48,24 @@ export type TelephonyFactory = (options: {
   config: ConfabConfig;
   store: Store;
   logger: ServerLogger;
+  /** Where the telephony core publishes call events. */
+  bus: EventBus;
+  /** The stack uuid, `origin_uuid` of those events. */
+  originUuid: string;
 }) => Promise<TelephonyHandle>;
 
 /** Mounts the REST API; injectable for the same reason. */
 export type PlatformApiFactory = (
   app: FastifyInstance,
-  options: { store: Store; config: ConfabConfig; logger: ServerLogger },
+  options: {
+    store: Store;
+    config: ConfabConfig;
+    logger: ServerLogger;
+    tokens: TokenService;
+    bus: EventBus;
+    /** The full telephony core (absent when an injected factory returned a bare handle). */
+    telephony?: Telephony;
+  },
 ) => Promise<void>;
 
 export interface StartConfabOptions {
@@ -78,6 +98,10 @@ export interface ConfabServer {
   readonly httpsUrl: string;
   /** The telephony core (SIP + media), for stats and tests. */
   readonly telephony: TelephonyHandle;
+  /** The token service shared by the REST API and the event websocket. */
+  readonly tokens: TokenService;
+  /** The event bus: telephony and auth publish on it, the event websocket forwards it. */
+  readonly bus: EventBus;
   /** Demo users created by this start (empty when the database already had users). */
   readonly demoUsers: readonly DemoUser[];
   /** Stops everything (see the module comment for the order). Idempotent. */
@@ -113,6 +137,11 @@ async function createDemoUsers(store: Store): Promise<DemoUser[]> {
     created.push({ ...demo, password });
   }
   return created;
+}
+
+/** Whether a telephony handle is the full core of ./telephony/index.ts (not a test double). */
+function isFullTelephony(handle: TelephonyHandle): handle is Telephony {
+  return 'callControl' in handle && 'registrar' in handle && 'stack' in handle;
 }
 
 /** Hosts a person can open: the advertised address over HTTPS, localhost over HTTP. */
@@ -195,10 +224,29 @@ export async function startConfab(
 
     const tls = await loadTlsMaterial({ config, logger: logger.child({ component: 'tls' }) });
 
+    const bus = new InProcessEventBus({ logger });
+    closers.push(() => bus.close());
+    const tokens = await TokenService.open({ store, logger });
+    const stopSessionEvents = publishSessionEvents(tokens, bus);
+    closers.push(async () => {
+      stopSessionEvents();
+      await tokens.close();
+    });
+
     const startTelephony =
       options.startTelephony ?? (await import('./telephony/index.js')).startTelephony;
-    const telephony = await startTelephony({ config, store, logger });
-    closers.push(() => telephony.close());
+    const telephony = await startTelephony({
+      config,
+      store,
+      logger,
+      bus,
+      originUuid: tokens.stackUuid,
+    });
+    const closeTelephony = (): Promise<void> => telephony.close();
+    closers.push(closeTelephony);
+
+    const events = new EventWebSocketServer({ tokens, bus, logger });
+    closers.push(() => events.close());
 
     const registerApi = options.registerApi ?? (await import('./api/index.js')).registerPlatformApi;
     const web = await createWebServers({
@@ -207,14 +255,23 @@ export async function startConfab(
       store,
       tls,
       staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
-      registerApi: (app) => registerApi(app, { store, config, logger }),
+      registerApi: (app) =>
+        registerApi(app, {
+          store,
+          config,
+          logger,
+          tokens,
+          bus,
+          ...(isFullTelephony(telephony) ? { telephony } : {}),
+        }),
       onSipWebSocket: (socket, request) => {
         telephony.handleSipWebSocket(socket, request);
       },
+      onEventWebSocket: events.handleConnection,
     });
     // Closers run in reverse; the web servers go *before* telephony in the list so that
     // telephony closes first and can still hang up over open WebSockets.
-    closers.splice(closers.length - 1, 0, () => web.close());
+    closers.splice(closers.indexOf(closeTelephony), 0, () => web.close());
 
     // Last, so a failed start never leaves users whose passwords nobody saw.
     const demoUsers =
@@ -239,6 +296,8 @@ export async function startConfab(
       httpUrl: web.httpUrl,
       httpsUrl: web.httpsUrl,
       telephony,
+      tokens,
+      bus,
       demoUsers,
       close: () => {
         closing ??= (async () => {

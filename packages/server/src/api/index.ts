@@ -11,7 +11,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@confab/core';
 import { TokenService } from '../auth/tokens.js';
 import type { ConfabConfig } from '../config.js';
+import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
+import type { Telephony } from '../telephony/index.js';
 import { authRoutes } from './auth.js';
 import { confdRoutes } from './confd.js';
 
@@ -29,6 +31,10 @@ export interface PlatformApiDeps {
    * event websocket and calld; without it one is opened here and closed with `app`.
    */
   readonly tokens?: TokenService;
+  /** The event bus (calld publishes call events on it). */
+  readonly bus?: EventBus;
+  /** The telephony core the calld routes act on. */
+  readonly telephony?: Telephony;
 }
 
 /**
