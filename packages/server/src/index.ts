@@ -14,3 +14,7 @@ export type { Telephony, TelephonyOptions } from './telephony/index.js';
 export { ChannelState } from './telephony/channel.js';
 export type { Channel } from './telephony/channel.js';
 export { HangupCause } from './telephony/hangup-cause.js';
+export { InProcessEventBus, EventBusState, escapeBusKeyValue, userEvent } from './events/bus.js';
+export type { BusHandler, BusMessage, EventBus, UserEventInput } from './events/bus.js';
+export { EventWebSocketServer, WEBSOCKETD_ACL, WebsocketdCloseCode } from './websocketd/index.js';
+export type { EventWebSocketServerOptions } from './websocketd/index.js';
