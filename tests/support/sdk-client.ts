@@ -189,11 +189,19 @@ export class TappedSocket implements WebSocketLike {
   }
 }
 
-/** A `ws`-shaped WebSocket class whose sockets report to `wire`. */
-export function tappedWebSocketClass(wire: SipWire): NodeWebSocketClass {
+/**
+ * A `ws`-shaped WebSocket class whose sockets report to `wire`; with `otherWire`, sockets that do
+ * not offer the `sip` subprotocol (the event websocket) report there instead.
+ */
+export function tappedWebSocketClass(wire: SipWire, otherWire?: SipWire): NodeWebSocketClass {
   return class extends TappedSocket {
     constructor(url: string, protocols: string[], options?: { rejectUnauthorized?: boolean }) {
-      super(wire, url, protocols, options);
+      super(
+        otherWire === undefined || protocols.includes('sip') ? wire : otherWire,
+        url,
+        protocols,
+        options,
+      );
     }
   };
 }
@@ -263,7 +271,10 @@ export interface SdkClientOptions {
 export interface SdkClient {
   readonly confab: Confab;
   readonly tone: ToneSource;
+  /** The SIP WebSocket traffic (sockets offering the `sip` subprotocol). */
   readonly wire: SipWire;
+  /** The event websocket(s) (`/api/websocketd/`), which the SDK opens after login. */
+  readonly eventWire: SipWire;
   /** REST exchanges with the server, in order. */
   readonly http: HttpExchange[];
   readonly events: RecordedEvent[];
@@ -281,9 +292,10 @@ export interface SdkClient {
 export function createSdkClient(options: SdkClientOptions): SdkClient {
   const tone = createToneSource(options.frequency);
   const wire = new SipWire();
+  const eventWire = new SipWire();
   const http: HttpExchange[] = [];
   const confab = createNodeConfab({
-    WebSocket: tappedWebSocketClass(wire),
+    WebSocket: tappedWebSocketClass(wire, eventWire),
     wrtc,
     fetch: tappedFetch(http),
     getUserMedia: () =>
@@ -301,6 +313,7 @@ export function createSdkClient(options: SdkClientOptions): SdkClient {
     confab,
     tone,
     wire,
+    eventWire,
     http,
     events,
     names: () => events.map((event) => event.name),

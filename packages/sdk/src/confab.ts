@@ -43,9 +43,13 @@ export function createConfab(options: ConfabOptions = {}): Confab {
     platform: resolvePlatform(options.platform),
     logger: options.logger ?? silentLogger,
   };
-  const auth = new ConfabAuth(runtime);
-  const phone = new ConfabPhone({ auth, runtime });
-  const websocket = new ConfabWebsocket();
+  const websocket = new ConfabWebsocket(runtime);
+  const auth = new ConfabAuth(runtime, {
+    onAuthenticated: (server, session) => websocket.open(server, session),
+    onTokenRefreshed: (token) => websocket.updateToken(token),
+    onLoggedOut: () => websocket.close(),
+  });
+  const phone = new ConfabPhone({ auth, runtime, websocket });
   return {
     Auth: auth,
     Phone: phone,

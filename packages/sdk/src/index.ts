@@ -27,15 +27,20 @@ export { createConfab, domain } from './confab.js';
 export type { Confab, ConfabOptions } from './confab.js';
 
 export { ConfabAuth, BACKEND_WAZO, DEFAULT_EXPIRATION } from './auth/auth.js';
-export type { LogInOptions } from './auth/auth.js';
+export type { AuthHooks, LogInOptions } from './auth/auth.js';
 
 export { ConfabPhone, PhoneState } from './phone/phone.js';
 export type { PhoneConnectOptions } from './phone/phone.js';
 export { PhoneEvent } from './phone/events.js';
 export type { PhoneEventName, PhoneEvents } from './phone/events.js';
 
-export { ConfabWebsocket, WebsocketEvent } from './websocket/websocket.js';
-export type { BusEvent, WebsocketEventName } from './websocket/websocket.js';
+export {
+  ConfabWebsocket,
+  SocketEvent,
+  WebsocketEvent,
+  WebsocketState,
+} from './websocket/websocket.js';
+export type { BusEvent, ReconnectPolicy, WebsocketEventName } from './websocket/websocket.js';
 
 export { CallSession, SipStatus } from './domain/call-session.js';
 export type { CallSessionInit } from './domain/call-session.js';

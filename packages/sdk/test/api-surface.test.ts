@@ -49,6 +49,11 @@ describe('Phone events', () => {
       ON_CALL_CANCELED: 'onCallCanceled',
       ON_CALL_FAILED: 'onCallFailed',
       ON_CALL_ENDED: 'onCallEnded',
+      ON_CALL_HELD: 'onCallHeld',
+      ON_CALL_RESUMED: 'onCallResumed',
+      ON_CALL_UNHELD: 'onCallUnHeld',
+      ON_CALL_MUTED: 'onCallMuted',
+      ON_CALL_UNMUTED: 'onCallUnmuted',
       ON_AUDIO_STREAM: 'onAudioStream',
     });
   });
@@ -77,15 +82,31 @@ describe('Phone events', () => {
     >();
     expectTypeOf<PhoneEvents['onAudioStream']>().toEqualTypeOf<[stream: MediaStream]>();
     expectTypeOf<PhoneEvents['onRegistered']>().toEqualTypeOf<[]>();
+    expectTypeOf<PhoneEvents['onCallHeld']>().toEqualTypeOf<[callSession: CallSession]>();
+    expectTypeOf<PhoneEvents['onCallUnmuted']>().toEqualTypeOf<[callSession: CallSession]>();
+  });
+
+  it('Phone has the mid-call methods of the seeds (hold, resume, mute, unmute, sendDTMF, transfer)', () => {
+    for (const method of ['hold', 'resume', 'unhold', 'mute', 'unmute', 'sendDTMF', 'transfer']) {
+      expect(typeof (Phone as unknown as Record<string, unknown>)[method]).toBe('function');
+    }
   });
 });
 
-describe('Websocket placeholder', () => {
-  it('exposes the @wazo/sdk event constants', () => {
+describe('Websocket', () => {
+  it('exposes the @wazo/sdk event constants and socket event names', () => {
     expect(Websocket.CALL_CREATED).toBe('call_created');
     expect(Websocket.CALL_UPDATED).toBe('call_updated');
+    expect(Websocket.CALL_DTMF_CREATED).toBe('call_dtmf_created');
     expect(Websocket.CONFERENCE_ADHOC_PARTICIPANT_LEFT).toBe('conference_adhoc_participant_left');
     expect(Websocket.CONFERENCE_ADHOC_DELETED).toBe('conference_adhoc_deleted');
+    expect(Websocket.INITIALIZED).toBe('initialized');
+    expect(Websocket.ON_AUTH_FAILED).toBe('on_auth_failed');
+  });
+
+  it('domain.Call.parse and domain.CallSession.parseCall are reachable as in @wazo/sdk', () => {
+    const call = confab.domain.Call.parse({ call_id: '1.2', sip_call_id: 'x', status: 'Up' });
+    expect(confab.domain.CallSession.parseCall(call)).toMatchObject({ callId: '1.2', call });
   });
 });
 

@@ -149,3 +149,55 @@ describe('Call.parse', () => {
     expect(() => Call.parse(null)).toThrow(TypeError);
   });
 });
+
+describe('CallSession.parseCall and attachCall', () => {
+  it('parseCall() maps a calld call onto a CallSession that updateFrom() folds into ours (the seeds way)', () => {
+    const call = Call.parse(CALLD_CALL);
+    const parsed = CallSession.parseCall(call);
+    expect(parsed).toMatchObject({
+      callId: '1600000000.42',
+      sipCallId: 'abc@host',
+      number: '1002',
+      displayName: 'Bob',
+      callerNumber: '1001',
+      isCaller: true,
+      paused: false,
+      muted: true,
+      call,
+    });
+    expect(parsed.isAnswered()).toBe(true);
+    expect(parsed.getTalkingToIds()).toEqual(['1600000000.43']);
+
+    const mine = new CallSession({ sipCallId: 'abc@host', number: '1002', isCaller: true });
+    expect(mine.is(parsed)).toBe(true);
+    mine.updateFrom(parsed);
+    expect(mine.callId).toBe('1600000000.42');
+    expect(mine.getTalkingToIds()).toEqual(['1600000000.43']);
+  });
+
+  it('parseCall() of a ringing call is unanswered and ringing', () => {
+    const parsed = CallSession.parseCall(
+      Call.parse({ ...CALLD_CALL, status: 'Ringing', answer_time: null }),
+    );
+    expect(parsed.isAnswered()).toBe(false);
+    expect(parsed.isRinging()).toBe(true);
+  });
+
+  it('attachCall() sets call and learns an unknown callId without touching the local fields', () => {
+    const mine = new CallSession({ sipCallId: 'abc@host', displayName: 'Bobby', muted: false });
+    mine.attachCall(Call.parse(CALLD_CALL));
+    expect(mine.callId).toBe('1600000000.42');
+    expect(mine.call?.id).toBe('1600000000.42');
+    expect(mine.displayName).toBe('Bobby');
+    expect(mine.muted).toBe(false);
+    const known = new CallSession({ sipCallId: 'abc@host', callId: 'from-header' });
+    known.attachCall(Call.parse(CALLD_CALL));
+    expect(known.callId).toBe('from-header');
+  });
+
+  it('attachCall() refuses the call of another SIP dialog', () => {
+    const mine = new CallSession({ sipCallId: 'other@host' });
+    expect(() => mine.attachCall(Call.parse(CALLD_CALL))).toThrow(TypeError);
+    expect(mine.call).toBeNull();
+  });
+});

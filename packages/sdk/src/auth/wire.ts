@@ -17,6 +17,8 @@ import type { Extension, Line } from '../domain/session.js';
 /** The token fields the SDK uses. */
 export interface TokenData {
   token: string;
+  /** Present on offline logins only (spec wazo-server-protocols §3.1). */
+  refreshToken: string | undefined;
   userUuid: string;
   tenantUuid: string | undefined;
   sessionUuid: string | undefined;
@@ -44,6 +46,7 @@ export function parseToken(body: unknown): TokenData {
   const acl = Array.isArray(data['acls']) ? data['acls'] : array(data['acl']);
   return {
     token: requiredString(data, 'token', 'data'),
+    refreshToken: optionalString(data, 'refresh_token'),
     userUuid: requiredString(metadata, 'uuid', 'data.metadata'),
     tenantUuid: optionalString(metadata, 'tenant_uuid'),
     sessionUuid: optionalString(data, 'session_uuid'),

@@ -10,7 +10,7 @@
  * `Phone.call()` or `onCallIncoming` is the one every later event passes. Comparing with `is()`
  * or `getId()`, as Wazo applications do, keeps working.
  */
-import type { Call } from './call.js';
+import { Call } from './call.js';
 
 /** The SIP session state of a call, with the string values of SIP.js `SessionState`. */
 export const SipStatus = {
@@ -92,12 +92,15 @@ export class CallSession {
   autoAnswer: boolean;
   /** Ringing: not answered yet, not ended. */
   ringing: boolean;
-  /** On hold (reserved: hold arrives with the next SDK release). */
+  /** Put on hold by this phone (`Phone.hold()`); remote holds are not reflected here. */
   paused: boolean;
-  /** Local audio muted (reserved: mute arrives with the next SDK release). */
+  /** Local audio muted (`Phone.mute()`). */
   muted: boolean;
   sipStatus: SipStatus;
-  /** The calld view of this call, when the application attached it (see {@link Call}). */
+  /**
+   * The calld view of this call (see {@link Call}): filled by the Phone from the websocket's
+   * `call_created`/`call_updated` events, or by the application with {@link updateFrom}.
+   */
   call: Call | null;
 
   constructor(init: CallSessionInit = {}) {
@@ -127,6 +130,46 @@ export class CallSession {
       assign(copy, key, other[key]);
     }
     return copy;
+  }
+
+  /**
+   * A CallSession describing a calld call (`Call.parse` of a REST item or `call_*` event), for
+   * apps that fold events into their CallSessions with {@link updateFrom}, as the `@wazo/sdk`
+   * examples do. The remote party is calld's peer; `paused`, `muted`, `cameraEnabled` follow
+   * calld's `on_hold`, `muted`, `is_video`.
+   */
+  static parseCall(call: Call): CallSession {
+    return new CallSession({
+      callId: call.id,
+      sipCallId: call.sipCallId,
+      number: call.calleeNumber,
+      displayName: call.calleeName || call.calleeNumber,
+      callerNumber: call.callerNumber,
+      dialedExtension: call.dialedExtension,
+      isCaller: call.isCaller,
+      creationTime: call.startingTime,
+      answerTime: call.answerTime ?? (call.isUp() ? (call.startingTime ?? new Date()) : null),
+      endTime: call.hangupTime,
+      ringing: call.isRinging(),
+      paused: call.onHold,
+      muted: call.muted,
+      cameraEnabled: call.isVideo,
+      call,
+    });
+  }
+
+  /**
+   * Attaches the calld view of this call (the Phone does it for every `call_created` and
+   * `call_updated` event of our leg) and learns the server call id from it when still unknown.
+   */
+  attachCall(call: Call): void {
+    if (call.sipCallId !== '' && this.sipCallId !== '' && call.sipCallId !== this.sipCallId) {
+      throw new TypeError('CallSession.attachCall(): the call belongs to another SIP dialog');
+    }
+    this.call = call;
+    if (this.callId === '') {
+      this.callId = call.id;
+    }
   }
 
   /** Backed by `answerTime` (`@wazo/sdk` compatibility). */

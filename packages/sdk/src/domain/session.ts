@@ -83,6 +83,8 @@ export class Profile {
 /** Fields of a {@link Session}. */
 export interface SessionInit {
   token: string;
+  /** Refresh token of an offline login (`access_type: offline` with a client id). */
+  refreshToken?: string | undefined;
   uuid: string;
   tenantUuid?: string | undefined;
   sessionUuid?: string | undefined;
@@ -95,6 +97,8 @@ export interface SessionInit {
 export class Session {
   /** The access token (`X-Auth-Token`). */
   readonly token: string;
+  /** The refresh token, when the login asked for one (`Auth.setClientId()`). */
+  readonly refreshToken: string | undefined;
   /** The user's uuid (token `metadata.uuid`). */
   readonly uuid: string;
   readonly tenantUuid: string | undefined;
@@ -106,12 +110,32 @@ export class Session {
 
   constructor(init: SessionInit) {
     this.token = init.token;
+    this.refreshToken = init.refreshToken;
     this.uuid = init.uuid;
     this.tenantUuid = init.tenantUuid;
     this.sessionUuid = init.sessionUuid;
     this.expiresAt = init.expiresAt;
     this.acl = init.acl ?? [];
     this.profile = init.profile;
+  }
+
+  /** The same session with a new access token (after a refresh); the refresh token is kept. */
+  withToken(token: {
+    token: string;
+    sessionUuid?: string | undefined;
+    expiresAt?: Date | undefined;
+    acl?: readonly string[];
+  }): Session {
+    return new Session({
+      token: token.token,
+      refreshToken: this.refreshToken,
+      uuid: this.uuid,
+      tenantUuid: this.tenantUuid,
+      sessionUuid: token.sessionUuid ?? this.sessionUuid,
+      expiresAt: token.expiresAt,
+      acl: token.acl ?? this.acl,
+      profile: this.profile,
+    });
   }
 
   /** "First Last", trimmed. */

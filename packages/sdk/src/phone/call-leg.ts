@@ -13,7 +13,7 @@
  * `terminated`; nothing is emitted afterwards.
  */
 import { InvalidStateError, TypedEmitter, type Logger } from '@confab/core';
-import { Invitation, Inviter, SessionState, type Core } from 'sip.js';
+import { Invitation, Inviter, SessionState, type Core, type URI } from 'sip.js';
 import type { CallSession } from '../domain/call-session.js';
 import { PhoneError } from '../errors.js';
 import type { Platform } from '../platform.js';
@@ -87,6 +87,10 @@ export class CallLeg {
   #canceledBy: { elsewhere: boolean } | undefined;
   #endedHere = false;
   #hangupWhenEstablished = false;
+  /** A hold or resume re-INVITE in flight (one at a time, RFC 3261 §14.1). */
+  #reinvite: Promise<void> | undefined;
+  /** Mute asked before the media existed, applied when it is created. */
+  #pendingMute = false;
 
   constructor(
     session: Inviter | Invitation,
@@ -155,6 +159,7 @@ export class CallLeg {
         },
       },
     });
+    this.#media.setMuted(this.#pendingMute);
     return this.#media;
   }
 
@@ -249,6 +254,140 @@ export class CallLeg {
         }
         return true;
     }
+  }
+
+  /** Silences or restores the local audio (no signalling). */
+  setMuted(muted: boolean): void {
+    this.#pendingMute = muted;
+    this.#media?.setMuted(muted);
+  }
+
+  /** Whether this phone has put the call on hold. */
+  get held(): boolean {
+    return this.#media?.held ?? false;
+  }
+
+  /**
+   * Holds (`sendonly` re-offer) or resumes (`sendrecv`) the established call with a re-INVITE
+   * (RFC 3264 §8.4, RFC 3261 §14.1). Resolves true once the server accepted it, false when the
+   * call already was in that state. A refused re-INVITE leaves the call as it was.
+   * @throws InvalidStateError if the call is not established or another re-INVITE is pending;
+   *   PhoneError `PHONE_CALL_FAILED` (with the SIP status) if the re-INVITE is refused
+   */
+  async setHold(held: boolean): Promise<boolean> {
+    const media = this.#media;
+    if (this.#state !== CallLegState.Established || media === undefined) {
+      throw new InvalidStateError(
+        `cannot ${held ? 'hold' : 'resume'} a call in state ${this.#state}`,
+      );
+    }
+    if (this.#reinvite !== undefined) {
+      throw new InvalidStateError('a hold or resume is already in progress for this call');
+    }
+    if (media.held === held) {
+      return false;
+    }
+    const attempt = this.#sendHoldReinvite(media, held);
+    this.#reinvite = attempt;
+    try {
+      await attempt;
+    } finally {
+      this.#reinvite = undefined;
+    }
+    return true;
+  }
+
+  async #sendHoldReinvite(media: MediaSession, held: boolean): Promise<void> {
+    media.setHold(held);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.session
+          .invite({
+            requestDelegate: {
+              onAccept: () => resolve(),
+              onReject: (response) => {
+                const status = response.message.statusCode ?? 0;
+                reject(
+                  PhoneError.callFailed(
+                    `the ${held ? 'hold' : 'resume'} re-INVITE was refused (${status})`,
+                    { status },
+                  ),
+                );
+              },
+            },
+          })
+          .catch((error: unknown) => {
+            reject(
+              error instanceof PhoneError
+                ? error
+                : PhoneError.callFailed(`the ${held ? 'hold' : 'resume'} re-INVITE failed`, {
+                    cause: error,
+                  }),
+            );
+          });
+      });
+    } catch (error) {
+      // SIP.js rolled the offer back: the media keeps flowing as before.
+      media.setHold(!held);
+      throw error;
+    }
+  }
+
+  /**
+   * Sends DTMF: RFC 4733 telephone-events on the audio stream when negotiated, otherwise SIP INFO
+   * `application/dtmf-relay` (the form Asterisk-based servers accept) per tone.
+   * @throws InvalidStateError if the call is not established
+   */
+  async sendDtmf(tones: string): Promise<'rtp' | 'info'> {
+    if (this.#state !== CallLegState.Established) {
+      throw new InvalidStateError(`cannot send DTMF on a call in state ${this.#state}`);
+    }
+    if (this.#media?.sendDtmf(tones) === true) {
+      return 'rtp';
+    }
+    for (const tone of tones) {
+      if (tone === ',') {
+        continue;
+      }
+      await this.session.info({
+        requestOptions: {
+          body: {
+            contentDisposition: 'render',
+            contentType: 'application/dtmf-relay',
+            content: `Signal=${tone}\r\nDuration=100`,
+          },
+        },
+      });
+    }
+    return 'info';
+  }
+
+  /**
+   * Blind transfer (RFC 3515): REFER with `Refer-To: target`; once the REFER is accepted our leg
+   * is hung up, as `@wazo/sdk` does.
+   * @throws InvalidStateError if the call is not established; PhoneError `PHONE_CALL_FAILED` with
+   *   the SIP status when the REFER is refused (Confab's server answers 405 today)
+   */
+  async refer(target: URI): Promise<void> {
+    if (this.#state !== CallLegState.Established) {
+      throw new InvalidStateError(`cannot transfer a call in state ${this.#state}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.session
+        .refer(target, {
+          requestDelegate: {
+            onAccept: () => resolve(),
+            onReject: (response) => {
+              const status = response.message.statusCode ?? 0;
+              reject(PhoneError.callFailed(`the transfer was refused (${status})`, { status }));
+            },
+          },
+        })
+        .catch((error: unknown) => {
+          reject(PhoneError.callFailed('the REFER could not be sent', { cause: error }));
+        });
+    });
+    await this.hangup();
   }
 
   #onProgress(response: Core.IncomingResponse): void {

@@ -33,6 +33,16 @@ export const PhoneEvent = {
   ON_CALL_FAILED: 'onCallFailed',
   /** The call is over, whatever the reason; always the last event of a call. `(callSession, wasCurrent)` */
   ON_CALL_ENDED: 'onCallEnded',
+  /** `hold()` succeeded (the server accepted the `sendonly` re-INVITE). `(callSession)` */
+  ON_CALL_HELD: 'onCallHeld',
+  /** `resume()` succeeded; emitted together with {@link PhoneEvent.ON_CALL_UNHELD}. `(callSession)` */
+  ON_CALL_RESUMED: 'onCallResumed',
+  /** Same moment as `onCallResumed` (`@wazo/sdk` emits both). `(callSession)` */
+  ON_CALL_UNHELD: 'onCallUnHeld',
+  /** `mute()` silenced the local audio. `(callSession)` */
+  ON_CALL_MUTED: 'onCallMuted',
+  /** `unmute()` restored the local audio. `(callSession)` */
+  ON_CALL_UNMUTED: 'onCallUnmuted',
   /** Remote audio arrived; browsers already play it. `(mediaStream)` */
   ON_AUDIO_STREAM: 'onAudioStream',
 } as const;
@@ -51,6 +61,11 @@ export interface PhoneEvents {
   onCallCanceled: [callSession: CallSession, elsewhere: boolean];
   onCallFailed: [callSession: CallSession, error: PhoneError];
   onCallEnded: [callSession: CallSession, wasCurrent: boolean];
+  onCallHeld: [callSession: CallSession];
+  onCallResumed: [callSession: CallSession];
+  onCallUnHeld: [callSession: CallSession];
+  onCallMuted: [callSession: CallSession];
+  onCallUnmuted: [callSession: CallSession];
   onAudioStream: [stream: MediaStream];
   [event: string]: unknown[];
 }

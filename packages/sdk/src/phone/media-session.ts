@@ -11,7 +11,11 @@
  * - Local media is acquired once per call through `platform.getUserMedia`, and those tracks are
  *   stopped on close. Remote tracks are gathered into one MediaStream reported to the owner.
  *
- * Not yet (next release): hold/resume direction changes, video upgrade, track replacement.
+ * - Hold (RFC 3264 §8.4): {@link setHold} turns the transceivers to `sendonly` before the
+ *   re-offer and back to `sendrecv` for the resume; the local audio is silenced while held
+ *   (otherwise it would keep flowing to the held party) and while muted.
+ *
+ * Not yet: video upgrade, track replacement.
  */
 import { InvalidStateError, type Logger } from '@confab/core';
 import type {
@@ -60,6 +64,8 @@ export class MediaSession implements SessionDescriptionHandler {
   #localStream: MediaStream | undefined;
   #acquiring: Promise<void> | undefined;
   #closed = false;
+  #held = false;
+  #muted = false;
   /** Wakes a pending ICE-gathering wait (on completion, timeout or close). */
   #gatheringDone: (() => void) | undefined;
 
@@ -184,17 +190,61 @@ export class MediaSession implements SessionDescriptionHandler {
     }
   }
 
-  /** RFC 4733 DTMF on the audio sender; false when there is none (or the connection is closed). */
+  /**
+   * RFC 4733 DTMF on the audio sender. False when it cannot be sent that way: no audio sender,
+   * telephone-event not negotiated (`canInsertDTMF`), or the connection is closed.
+   */
   sendDtmf(tones: string, options?: { duration?: number; interToneGap?: number }): boolean {
     if (this.#closed || !/^[0-9A-D#*,]+$/i.test(tones)) {
       return false;
     }
     const sender = this.#pc.getSenders().find((s) => s.track?.kind === 'audio' && s.dtmf != null);
-    if (sender?.dtmf == null) {
+    const dtmf = sender?.dtmf;
+    // `canInsertDTMF` is missing in some implementations; insertDTMF throws when it would be false.
+    if (dtmf == null || (dtmf as { canInsertDTMF?: boolean }).canInsertDTMF === false) {
       return false;
     }
-    sender.dtmf.insertDTMF(tones, options?.duration ?? 100, options?.interToneGap ?? 70);
+    try {
+      dtmf.insertDTMF(tones, options?.duration ?? 100, options?.interToneGap ?? 70);
+    } catch (error) {
+      this.#options.logger.debug({ err: error }, 'insertDTMF refused');
+      return false;
+    }
     return true;
+  }
+
+  /** Whether the next offer puts the call on hold. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /**
+   * Prepares the hold (`sendonly`) or resume (`sendrecv`) offer of the next re-INVITE and
+   * silences or restores the local audio (RFC 3264 §8.4).
+   */
+  setHold(held: boolean): void {
+    this.#held = held;
+    if (this.#closed) {
+      return;
+    }
+    for (const transceiver of this.#pc.getTransceivers()) {
+      if (transceiver.currentDirection !== 'stopped' && transceiver.direction !== 'stopped') {
+        transceiver.direction = held ? 'sendonly' : 'sendrecv';
+      }
+    }
+    this.#applyTrackState();
+  }
+
+  /** Disables (or re-enables) the local audio tracks; no signalling. */
+  setMuted(muted: boolean): void {
+    this.#muted = muted;
+    this.#applyTrackState();
+  }
+
+  #applyTrackState(): void {
+    for (const track of this.#localStream?.getAudioTracks() ?? []) {
+      track.enabled = !this.#held && !this.#muted;
+    }
   }
 
   /** Stops the local tracks this session acquired and closes the connection. Idempotent. */
@@ -248,6 +298,7 @@ export class MediaSession implements SessionDescriptionHandler {
     for (const track of stream.getTracks()) {
       this.#pc.addTrack(track, stream);
     }
+    this.#applyTrackState();
   }
 
   #waitForIceGathering(): Promise<void> {

@@ -3,9 +3,14 @@
  * SIP-over-WebSocket (SIP.js 0.21) and places and answers calls, reporting them as
  * {@link CallSession}s through `@wazo/sdk`-compatible events (./events.ts).
  *
+ * Mid-call controls: hold/resume by re-INVITE (placing or answering a call holds the current
+ * one first, as `@wazo/sdk` does), mute (local track + calld `mute/start|stop`), DTMF (RFC 4733,
+ * SIP INFO fallback), blind transfer (REFER). `callSession.call` follows the event websocket's
+ * `call_created`/`call_updated` for our own legs (matched by SIP Call-ID).
+ *
  * Limits of this release: one registration per Phone; no automatic re-registration after the
  * SIP WebSocket drops (the phone goes `Unregistered` and emits `onUnRegistered`; call
- * `connect()` again); no hold/resume, mute, DTMF API, transfer or conference yet.
+ * `connect()` again); no attended transfer or conference yet.
  *
  * Phone states (one `#transition()` checks this table):
  * ```txt
@@ -26,9 +31,11 @@ import {
   type SessionDescriptionHandler,
 } from 'sip.js';
 import type { ConfabAuth } from '../auth/auth.js';
+import { isRecord } from '../api/json.js';
+import { Call } from '../domain/call.js';
 import { CallSession } from '../domain/call-session.js';
 import type { Session, SipLine } from '../domain/session.js';
-import { PhoneError } from '../errors.js';
+import { isApiError, PhoneError } from '../errors.js';
 import type { Platform, PlatformOverrides } from '../platform.js';
 import type { SdkRuntime } from '../runtime.js';
 import type { ServerAddress } from '../server-address.js';
@@ -36,6 +43,7 @@ import { CallLeg, CallLegState, type CallOutcome } from './call-leg.js';
 import { PhoneEvent, type PhoneEventName, type PhoneEvents } from './events.js';
 import { createDomAudioOutput } from './remote-audio.js';
 import { WebSocketTransport, type WebSocketTransportOptions } from './transport.js';
+import { WebsocketEvent, type BusEvent, type ConfabWebsocket } from '../websocket/websocket.js';
 
 export const PhoneState = {
   Disconnected: 'Disconnected',
@@ -86,6 +94,8 @@ export interface PhoneConnectOptions {
 export interface PhoneDependencies {
   auth: ConfabAuth;
   runtime: SdkRuntime;
+  /** The instance's event websocket: `call_created`/`call_updated` fill `callSession.call`. */
+  websocket?: ConfabWebsocket;
 }
 
 interface Connection {
@@ -136,6 +146,11 @@ export class ConfabPhone {
   readonly ON_CALL_FAILED = PhoneEvent.ON_CALL_FAILED;
   readonly ON_CALL_ENDED = PhoneEvent.ON_CALL_ENDED;
   readonly ON_AUDIO_STREAM = PhoneEvent.ON_AUDIO_STREAM;
+  readonly ON_CALL_HELD = PhoneEvent.ON_CALL_HELD;
+  readonly ON_CALL_RESUMED = PhoneEvent.ON_CALL_RESUMED;
+  readonly ON_CALL_UNHELD = PhoneEvent.ON_CALL_UNHELD;
+  readonly ON_CALL_MUTED = PhoneEvent.ON_CALL_MUTED;
+  readonly ON_CALL_UNMUTED = PhoneEvent.ON_CALL_UNMUTED;
 
   readonly #auth: ConfabAuth;
   readonly #runtime: SdkRuntime;
@@ -152,6 +167,33 @@ export class ConfabPhone {
   constructor(dependencies: PhoneDependencies) {
     this.#auth = dependencies.auth;
     this.#runtime = dependencies.runtime;
+    dependencies.websocket?.observe((event) => this.#onBusEvent(event));
+  }
+
+  /**
+   * `call_created`/`call_updated` of one of our legs (same SIP Call-ID) attach calld's view to
+   * its CallSession (spec wazo-js-sdk §4.4: `@wazo/sdk` leaves this to the application).
+   */
+  #onBusEvent(event: BusEvent): void {
+    if (event.name !== WebsocketEvent.CALL_CREATED && event.name !== WebsocketEvent.CALL_UPDATED) {
+      return;
+    }
+    if (!isRecord(event.data) || typeof event.data['sip_call_id'] !== 'string') {
+      return;
+    }
+    const sipCallId = event.data['sip_call_id'];
+    const leg = [...this.#legs.values()].find((l) => l.callSession.sipCallId === sipCallId);
+    if (leg === undefined) {
+      return;
+    }
+    let call: Call;
+    try {
+      call = Call.parse(event.data);
+    } catch (error) {
+      this.#runtime.logger.warn({ err: error }, `ignoring a malformed ${event.name}`);
+      return;
+    }
+    leg.callSession.attachCall(call);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -446,6 +488,7 @@ export class ConfabPhone {
     if (target === undefined) {
       throw new TypeError(`Phone.call(): cannot dial "${dialled.slice(0, 64)}"`);
     }
+    await this.#holdCurrentCall(undefined);
     const inviter = new Inviter(connection.ua, target, { earlyMedia: true });
     const callSession = new CallSession({
       sipCallId: inviter.request.callId,
@@ -481,6 +524,7 @@ export class ConfabPhone {
     }
     const video = cameraEnabled && callSession.cameraEnabled;
     callSession.cameraEnabled = video;
+    await this.#holdCurrentCall(leg);
     this.#current = leg;
     this.#emit(PhoneEvent.ON_CALL_ANSWERED, leg.callSession);
     await leg.accept(this.#constraints(connection, video));
@@ -502,6 +546,134 @@ export class ConfabPhone {
   async hangup(callSession: CallSession): Promise<boolean> {
     const leg = this.#findLeg(callSession);
     return leg === undefined ? false : leg.hangup();
+  }
+
+  /**
+   * Puts an established call on hold: re-INVITE with a `sendonly` offer, local audio silenced
+   * (spec wazo-js-sdk §9.6). Emits `onCallHeld` once the server accepted it; resolves false
+   * (and emits nothing) if the call was already held.
+   * @throws PhoneError `PHONE_CALL_NOT_FOUND`, `PHONE_CALL_FAILED` (re-INVITE refused);
+   *   InvalidStateError if the call is not established or a hold/resume is in progress
+   */
+  async hold(callSession: CallSession): Promise<boolean> {
+    const leg = this.#legOf(callSession);
+    if (!(await leg.setHold(true))) {
+      return false;
+    }
+    leg.callSession.paused = true;
+    this.#emit(PhoneEvent.ON_CALL_HELD, leg.callSession);
+    return true;
+  }
+
+  /**
+   * Resumes a held call (re-INVITE `sendrecv`), holding the current call first if it is another
+   * one. Emits `onCallResumed` and `onCallUnHeld`; resolves false if the call was not held.
+   * @throws as {@link hold}
+   */
+  async resume(callSession: CallSession): Promise<boolean> {
+    const leg = this.#legOf(callSession);
+    if (!leg.held) {
+      return false;
+    }
+    await this.#holdCurrentCall(leg);
+    if (!(await leg.setHold(false))) {
+      return false;
+    }
+    this.#current = leg;
+    leg.callSession.paused = false;
+    this.#emit(PhoneEvent.ON_CALL_RESUMED, leg.callSession);
+    this.#emit(PhoneEvent.ON_CALL_UNHELD, leg.callSession);
+    return true;
+  }
+
+  /** Deprecated alias of {@link resume} (`@wazo/sdk`). */
+  unhold(callSession: CallSession): Promise<boolean> {
+    return this.resume(callSession);
+  }
+
+  /**
+   * Silences the local audio of a call and, when `withApi` and the server call id is known, tells
+   * calld (`PUT /users/me/calls/{id}/mute/start`, fire-and-forget; a 404 from servers without the
+   * endpoint is ignored). Emits `onCallMuted`.
+   * @throws PhoneError `PHONE_CALL_NOT_FOUND`
+   */
+  mute(callSession: CallSession, withApi = true): void {
+    this.#setMuted(callSession, true, withApi);
+  }
+
+  /** Restores the local audio (and calld `mute/stop`). Emits `onCallUnmuted`. */
+  unmute(callSession: CallSession, withApi = true): void {
+    this.#setMuted(callSession, false, withApi);
+  }
+
+  #setMuted(callSession: CallSession, muted: boolean, withApi: boolean): void {
+    const leg = this.#legOf(callSession);
+    leg.setMuted(muted);
+    leg.callSession.muted = muted;
+    const callId = leg.callSession.callId;
+    if (withApi && callId !== '') {
+      void this.#auth
+        .request({
+          method: 'PUT',
+          path: `/api/calld/1.0/users/me/calls/${encodeURIComponent(callId)}/mute/${muted ? 'start' : 'stop'}`,
+          parse: () => undefined,
+        })
+        .catch((error: unknown) => {
+          if (!(isApiError(error) && error.status === 404)) {
+            this.#runtime.logger.warn({ err: error, callId }, 'calld mute request failed');
+          }
+        });
+    }
+    this.#emit(muted ? PhoneEvent.ON_CALL_MUTED : PhoneEvent.ON_CALL_UNMUTED, leg.callSession);
+  }
+
+  /**
+   * Sends DTMF tones on an established call (argument order of `@wazo/sdk`): RFC 4733 events in
+   * the audio stream, or SIP INFO `application/dtmf-relay` when telephone-event was not
+   * negotiated. Resolves with the way they were sent.
+   * @throws TypeError for characters other than `0-9 A-D * # ,`; PhoneError
+   *   `PHONE_CALL_NOT_FOUND`; InvalidStateError if the call is not established
+   */
+  async sendDTMF(tone: string, callSession: CallSession): Promise<'rtp' | 'info'> {
+    if (!/^[0-9A-Da-d*#,]{1,64}$/.test(tone)) {
+      throw new TypeError(`Phone.sendDTMF(): invalid tones "${tone.slice(0, 64)}"`);
+    }
+    return this.#legOf(callSession).sendDtmf(tone.toUpperCase());
+  }
+
+  /**
+   * Blind transfer of an established call to `target` (`sip:{target}@{host}`) with SIP REFER
+   * (RFC 3515); our leg is hung up once the REFER is accepted. Confab's server does not accept
+   * REFER yet (405): the promise then rejects and the call goes on.
+   * @throws TypeError for an empty target; PhoneError `PHONE_CALL_NOT_FOUND`,
+   *   `PHONE_CALL_FAILED` (with the SIP status); InvalidStateError if not established
+   */
+  async transfer(callSession: CallSession, target: string): Promise<void> {
+    const connection = this.#requireConnection();
+    const leg = this.#legOf(callSession);
+    const dialled = target.trim();
+    const uri =
+      dialled === ''
+        ? undefined
+        : UserAgent.makeURI(`sip:${escapeUser(dialled)}@${connection.server.hostname}`);
+    if (uri === undefined) {
+      throw new TypeError(`Phone.transfer(): cannot transfer to "${dialled.slice(0, 64)}"`);
+    }
+    await leg.refer(uri);
+  }
+
+  /** Holds the current established call unless it is `except` (auto-hold, spec §3.2). */
+  async #holdCurrentCall(except: CallLeg | undefined): Promise<void> {
+    const current = this.#current;
+    if (
+      current === undefined ||
+      current === except ||
+      current.state !== CallLegState.Established ||
+      current.held
+    ) {
+      return;
+    }
+    await this.hold(current.callSession);
   }
 
   /** The calls in progress. */

@@ -1,0 +1,229 @@
+/**
+ * Mid-call controls of the SDK (Node clients on ws + @roamhq/wrtc) against a real, in-process
+ * Confab server: hold/resume by re-INVITE with the audio stopping and coming back (Goertzel on
+ * the received tones), mute (local track silenced, calld request made), DTMF as RFC 4733 events
+ * that the server's media engine decodes, auto-hold when a second call is placed, and blind
+ * transfer refused by today's server (REFER → 501) without harming the call.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PhoneErrorCode, PhoneEvent, type CallSession, type PhoneError } from '@confab/sdk';
+import type { Telephony } from '@confab/server';
+import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
+import { hearsTone } from '../support/goertzel.js';
+import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
+import { createSdkClient, rejection, ring, type SdkClient } from '../support/sdk-client.js';
+
+const ALICE_HZ = 500;
+const BOB_HZ = 1300;
+const CAROL_HZ = 2100;
+const ALL_HZ = [ALICE_HZ, BOB_HZ, CAROL_HZ];
+
+describe('SDK mid-call controls through a real Confab server', () => {
+  let confab: TestConfab;
+  let clients: SdkClient[] = [];
+  let sinks: ToneSink[] = [];
+
+  beforeAll(async () => {
+    confab = await startTestConfab();
+  });
+
+  afterEach(async () => {
+    for (const sink of sinks) {
+      sink.stop();
+    }
+    sinks = [];
+    await Promise.all(clients.map((c) => c.close()));
+    clients = [];
+  });
+
+  afterAll(async () => {
+    await confab?.close();
+  });
+
+  function telephony(): Telephony {
+    return confab.server.telephony as unknown as Telephony;
+  }
+
+  /** The server's channel of the SIP dialog `sipCallId`. */
+  function serverChannel(sipCallId: string) {
+    const channel = [...telephony().callControl.channels.values()].find(
+      (c) => c.sipCallId === sipCallId,
+    );
+    if (channel === undefined) {
+      throw new Error(`no server channel for ${sipCallId}`);
+    }
+    return channel;
+  }
+
+  async function person(
+    firstname: string,
+    frequency: number,
+  ): Promise<{ user: TestLineUser; client: SdkClient }> {
+    const user = await confab.addUser({ firstname, lastname: 'Control' });
+    const client = createSdkClient({ frequency, origin: confab.origin });
+    clients.push(client);
+    await client.logIn(user);
+    return { user, client };
+  }
+
+  /** An established call from `caller` to `callee`, with a recorder on each side's remote audio. */
+  async function connect(
+    caller: SdkClient,
+    callee: SdkClient,
+    number: string,
+  ): Promise<{
+    outgoing: CallSession;
+    incoming: CallSession;
+    atCaller: ToneSink;
+    atCallee: ToneSink;
+  }> {
+    const callerStream = caller.next(PhoneEvent.ON_AUDIO_STREAM);
+    const { outgoing, incoming } = await ring(caller, callee, number);
+    const accepted = caller.next(PhoneEvent.ON_CALL_ACCEPTED);
+    const calleeStream = callee.next(PhoneEvent.ON_AUDIO_STREAM);
+    await callee.confab.Phone.accept(incoming);
+    await accepted;
+    const atCaller = createToneSink((await callerStream)[0].getAudioTracks()[0]!);
+    const atCallee = createToneSink((await calleeStream)[0].getAudioTracks()[0]!);
+    sinks.push(atCaller, atCallee);
+    await waitFor('audio at both ends', () => atCaller.frames > 50 && atCallee.frames > 50, 15_000);
+    return { outgoing, incoming, atCaller, atCallee };
+  }
+
+  /**
+   * Whether `sink` hears `frequency` over 1.5 s, after 0.7 s for the audio already in flight
+   * (jitter buffers at the server and the receiver) to drain.
+   */
+  async function hears(sink: ToneSink, frequency: number): Promise<boolean> {
+    await sleep(700);
+    sink.reset();
+    await sleep(1500);
+    const report = sink.analyse(ALL_HZ);
+    if (process.env['DEBUG_TONES'] !== undefined) {
+      console.log(frequency, JSON.stringify(report), sink.frames);
+    }
+    return hearsTone(report, frequency);
+  }
+
+  it('hold() sends a sendonly re-INVITE, the server marks the channel held and audio stops both ways; resume() brings it back', async () => {
+    const { client: alice } = await person('Alice', ALICE_HZ);
+    const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+    const { outgoing, atCaller, atCallee } = await connect(alice, bob, bobUser.extension);
+    expect(await hears(atCallee, ALICE_HZ)).toBe(true);
+
+    const held = alice.next(PhoneEvent.ON_CALL_HELD);
+    expect(await alice.confab.Phone.hold(outgoing)).toBe(true);
+    expect(await held).toEqual([outgoing]);
+    expect(outgoing.isOnHold()).toBe(true);
+    const invites = alice.wire.sent('INVITE').filter((m) => m.callId === outgoing.sipCallId);
+    expect(invites.at(-1)!.text).toMatch(/^a=sendonly\r?$/m);
+    expect(invites.filter((m) => /^a=sendonly\r?$/m.test(m.text))).toHaveLength(1);
+    expect(serverChannel(outgoing.sipCallId).onHold).toBe(true);
+    // Audio stops both ways: our microphone is silenced, and the server sends us nothing.
+    expect(await hears(atCallee, ALICE_HZ)).toBe(false);
+    expect(await hears(atCaller, BOB_HZ)).toBe(false);
+    // A second hold is a no-op.
+    expect(await alice.confab.Phone.hold(outgoing)).toBe(false);
+
+    const resumed = alice.next(PhoneEvent.ON_CALL_RESUMED);
+    const unheld = alice.next(PhoneEvent.ON_CALL_UNHELD);
+    expect(await alice.confab.Phone.resume(outgoing)).toBe(true);
+    expect(await resumed).toEqual([outgoing]);
+    expect(await unheld).toEqual([outgoing]);
+    expect(outgoing.isOnHold()).toBe(false);
+    expect(alice.wire.sent('INVITE').at(-1)!.text).toMatch(/^a=sendrecv\r?$/m);
+    expect(serverChannel(outgoing.sipCallId).onHold).toBe(false);
+    expect(await hears(atCallee, ALICE_HZ)).toBe(true);
+    expect(await hears(atCaller, BOB_HZ)).toBe(true);
+    expect(await alice.confab.Phone.resume(outgoing)).toBe(false);
+    expect(alice.names()).not.toContain(PhoneEvent.ON_CALL_FAILED);
+  });
+
+  it('mute() silences the local audio only, asks calld with the server call id, unmute() restores it', async () => {
+    const { client: alice } = await person('Alice', ALICE_HZ);
+    const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+    const { outgoing, atCaller, atCallee } = await connect(alice, bob, bobUser.extension);
+
+    const muted = alice.next(PhoneEvent.ON_CALL_MUTED);
+    alice.confab.Phone.mute(outgoing);
+    expect(await muted).toEqual([outgoing]);
+    expect(outgoing.isMuted()).toBe(true);
+    expect(await hears(atCallee, ALICE_HZ)).toBe(false);
+    // Muting is one-way: alice still hears bob.
+    expect(await hears(atCaller, BOB_HZ)).toBe(true);
+    const path = `/api/calld/1.0/users/me/calls/${encodeURIComponent(outgoing.callId)}/mute/start`;
+    await waitFor('the calld mute request', () =>
+      alice.http.some((x) => x.method === 'PUT' && x.path === path && x.status !== 0),
+    );
+
+    const unmuted = alice.next(PhoneEvent.ON_CALL_UNMUTED);
+    alice.confab.Phone.unmute(outgoing);
+    expect(await unmuted).toEqual([outgoing]);
+    expect(outgoing.isMuted()).toBe(false);
+    expect(await hears(atCallee, ALICE_HZ)).toBe(true);
+    expect(alice.http.some((x) => x.method === 'PUT' && x.path.endsWith('/mute/stop'))).toBe(true);
+  });
+
+  it('sendDTMF(tone, callSession) without an RTCDTMFSender (wrtc) falls back to SIP INFO dtmf-relay, which the server decodes', async () => {
+    const { client: alice } = await person('Alice', ALICE_HZ);
+    const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+    const { outgoing } = await connect(alice, bob, bobUser.extension);
+    const digits: string[] = [];
+    serverChannel(outgoing.sipCallId).on('dtmf', (digit) => digits.push(digit));
+
+    // wrtc has no RTCDTMFSender; the RFC 4733 path is exercised in Chromium (tests/e2e).
+    expect(await alice.confab.Phone.sendDTMF('1', outgoing)).toBe('info');
+    expect(await alice.confab.Phone.sendDTMF('9#', outgoing)).toBe('info');
+    await waitFor('three digits at the server', () => digits.length >= 3);
+    expect(digits).toEqual(['1', '9', '#']);
+    const infos = alice.wire.sent('INFO');
+    expect(infos.map((m) => m.callId)).toEqual(Array(3).fill(outgoing.sipCallId));
+    expect(infos[0]!.header('content-type')).toBe('application/dtmf-relay');
+    expect(infos[0]!.text).toMatch(/\r\n\r\nSignal=1\r\nDuration=100$/);
+    expect(alice.wire.responses('INFO', 200)).toHaveLength(3);
+    await expect(alice.confab.Phone.sendDTMF('x', outgoing)).rejects.toThrow(TypeError);
+    await expect(alice.confab.Phone.sendDTMF('', outgoing)).rejects.toThrow(TypeError);
+  });
+
+  it('placing a second call holds the first one; resuming the first holds the second', async () => {
+    const { client: alice } = await person('Alice', ALICE_HZ);
+    const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+    const { client: carol, user: carolUser } = await person('Carol', CAROL_HZ);
+    const first = await connect(alice, bob, bobUser.extension);
+
+    const held = alice.next(PhoneEvent.ON_CALL_HELD);
+    const second = await connect(alice, carol, carolUser.extension);
+    expect(await held).toEqual([first.outgoing]);
+    expect(first.outgoing.isOnHold()).toBe(true);
+    expect(serverChannel(first.outgoing.sipCallId).onHold).toBe(true);
+    expect(alice.confab.Phone.getCurrentCallSession()).toBe(second.outgoing);
+    // Bob no longer hears alice; carol does.
+    expect(await hears(first.atCallee, ALICE_HZ)).toBe(false);
+    expect(await hears(second.atCallee, ALICE_HZ)).toBe(true);
+
+    const secondHeld = alice.next(PhoneEvent.ON_CALL_HELD);
+    expect(await alice.confab.Phone.resume(first.outgoing)).toBe(true);
+    expect(await secondHeld).toEqual([second.outgoing]);
+    expect(second.outgoing.isOnHold()).toBe(true);
+    expect(first.outgoing.isOnHold()).toBe(false);
+    expect(alice.confab.Phone.getCurrentCallSession()).toBe(first.outgoing);
+    expect(await hears(first.atCallee, ALICE_HZ)).toBe(true);
+    expect(await hears(second.atCallee, ALICE_HZ)).toBe(false);
+  });
+
+  it('transfer() sends a REFER; the server refuses it today (501) and the call goes on', async () => {
+    const { client: alice } = await person('Alice', ALICE_HZ);
+    const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+    const { outgoing, atCallee } = await connect(alice, bob, bobUser.extension);
+
+    const error = (await rejection(alice.confab.Phone.transfer(outgoing, '1999'))) as PhoneError;
+    expect(error.code).toBe(PhoneErrorCode.CallFailed);
+    // The server does not implement REFER yet (501 Not Implemented today).
+    expect([405, 501]).toContain(error.status);
+    const refer = alice.wire.sent('REFER');
+    expect(refer).toHaveLength(1);
+    expect(refer[0]!.header('refer-to')).toMatch(/^<?sip:1999@/);
+    expect(outgoing.isEstablished()).toBe(true);
+    expect(await hears(atCallee, ALICE_HZ)).toBe(true);
+  });
+});
