@@ -244,6 +244,17 @@ describe('event websocket against a real Confab server', () => {
       await client.waitFor((f) => f.op === 'pong');
     });
 
+    it('closes with 4003 when its token is deleted (logout)', async () => {
+      const token = await login(dave);
+      const client = open(`?token=${token.token}&version=2`);
+      await client.start();
+      const response = await fetch(`${confab.origin}/api/auth/0.1/token/${token.token}`, {
+        method: 'DELETE',
+      });
+      expect(response.status).toBe(200);
+      expect(await client.closed).toBe(4003);
+    });
+
     it('closes with 4002 on a token op with an invalid token', async () => {
       const client = await connect(dave);
       await client.start();

@@ -544,12 +544,39 @@ describe('token swap and expiry (spec §8.2, §8.5)', () => {
     expect((await c.closed).code).toBe(4003);
   });
 
-  it('closes with 4003 at the next check once the token is revoked', async () => {
+  it('closes with 4003 as soon as the token is revoked', async () => {
+    const token = await tokenOf('alice', 3600);
+    const c = client(`?token=${token.token}&version=2`);
+    await c.start();
+    const other = await connect2('alice');
+    await other.start();
+    tokens.revokeToken(token.token);
+    expect((await c.closed).code).toBe(4003);
+    expect(other.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('without revocation events, notices a revoked token at its next check', async () => {
+    await restart({ tokens: { verify: (token, acl) => tokens.verify(token, acl) } });
     const token = await tokenOf('alice', 1);
     const c = client(`?token=${token.token}&version=2`);
     await c.waitFor((f) => f.op === 'init');
     tokens.revokeToken(token.token);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
     expect((await c.closed).code).toBe(4003);
+  });
+
+  it('after a token op, revoking the previous token leaves the socket open', async () => {
+    const first = await tokenOf('alice');
+    const c = client(`?token=${first.token}&version=2`);
+    await c.start();
+    const fresh = await tokenOf('alice');
+    c.send({ op: 'token', data: { token: fresh.token } });
+    await c.waitFor((f) => f.op === 'token');
+    tokens.revokeToken(first.token);
+    expect((await publishThenMark(c, event({ name: 'still_here' }))).map((m) => m.name)).toEqual([
+      'still_here',
+    ]);
   });
 
   it('a token op with a fresh token keeps the socket alive past the first token expiry', async () => {

@@ -110,6 +110,7 @@ export class EventWebSocketServer {
   /** Sessions past `start`: the only ones a bus message is offered to. */
   readonly #started = new Set<EventSession>();
   readonly #unsubscribe: () => void;
+  readonly #stopRevocations: () => void;
   readonly #pingTimer: NodeJS.Timeout;
 
   constructor(options: EventWebSocketServerOptions) {
@@ -121,6 +122,12 @@ export class EventWebSocketServer {
     this.#unsubscribe = options.bus.subscribe((message) => {
       this.#dispatch(message);
     });
+    // Wazo only notices a revoked token at the next dynamic check, which can be hours away for
+    // a long-lived token: a logout must stop the event stream now.
+    this.#stopRevocations =
+      options.tokens.on?.('sessionDeleted', (session) => {
+        this.#revoked(session.uuid);
+      }) ?? (() => undefined);
     // One timer for all sockets, not one each.
     this.#pingTimer = setInterval(() => {
       for (const session of [...this.#sessions]) {
@@ -160,6 +167,7 @@ export class EventWebSocketServer {
     }
     this.#transition(EventWebSocketServerState.Closed);
     this.#unsubscribe();
+    this.#stopRevocations();
     clearInterval(this.#pingTimer);
     for (const session of [...this.#sessions]) {
       session.close(WebsocketdCloseCode.GoingAway, 'server shutting down');
@@ -212,6 +220,16 @@ export class EventWebSocketServer {
     });
     if (session.state !== 'closed') {
       this.#sessions.add(session);
+    }
+  }
+
+  #revoked(sessionUuid: string): void {
+    // Linear, but deletions are rare next to events, and a socket's session changes with the
+    // token op, so an index would need maintaining on every swap.
+    for (const session of [...this.#sessions]) {
+      if (session.token.sessionUuid === sessionUuid) {
+        session.close(WebsocketdCloseCode.AuthenticationExpired, 'authentication expired');
+      }
     }
   }
 

@@ -9,7 +9,7 @@
 import { InvalidStateError } from '@confab/core';
 import type { Logger } from '@confab/core';
 import { WebSocket, type RawData } from 'ws';
-import type { AuthToken, VerifyResult } from '../auth/types.js';
+import type { AuthToken, SessionInfo, VerifyResult } from '../auth/types.js';
 import type { BusMessage } from '../events/bus.js';
 import {
   WEBSOCKETD_ACL,
@@ -35,9 +35,14 @@ const TRANSITIONS: Readonly<Record<EventSessionState, readonly EventSessionState
   closed: [],
 };
 
-/** What a session needs of the token service. */
+/** What the event websocket needs of the token service (a `TokenService` fits). */
 export interface SessionTokenVerifier {
   verify(token: string | undefined, requiredAcl?: string | null): VerifyResult;
+  /**
+   * With it, the sockets of a deleted session (logout, revocation, expiry) close at once with
+   * 4003 instead of at their next scheduled check (spec §8.5).
+   */
+  on?(event: 'sessionDeleted', listener: (session: SessionInfo) => void): () => void;
 }
 
 /**
