@@ -22,6 +22,9 @@ interface World {
   bobUuid: string;
   aliceToken: string;
   bobToken: string;
+  aliceLines: readonly [number, number];
+  /** A token of a user without any line. */
+  loneToken: string;
   /**
    * A token of Alice's whose ACL is `acl` only, and an app with the same routes whose guard
    * knows that token (a token service issues one ACL to every user).
@@ -34,6 +37,9 @@ async function world(options: { telephony?: boolean } = {}): Promise<World> {
   const store = new MemoryStore();
   const aliceUser = store.addUser({ username: 'alice', password: 'pw-a' });
   const bobUser = store.addUser({ username: 'bob', password: 'pw-b' });
+  const aliceLine = store.addLine({ userUuid: aliceUser.uuid, extension: '1001', webrtc: true });
+  const aliceDesk = store.addLine({ userUuid: aliceUser.uuid, extension: '1011' });
+  store.addLine({ userUuid: bobUser.uuid, extension: '1002', webrtc: true });
   const tokens = await TokenService.open({ store });
   const control = new TestCallControl();
   const { alice, bob } = aliceCallsBob(control, { alice: aliceUser.uuid, bob: bobUser.uuid });
@@ -44,6 +50,7 @@ async function world(options: { telephony?: boolean } = {}): Promise<World> {
     await app.register(calldRoutes, {
       prefix: CALLD_PREFIX,
       tokens: service,
+      store,
       telephony:
         options.telephony === false
           ? undefined
@@ -65,6 +72,12 @@ async function world(options: { telephony?: boolean } = {}): Promise<World> {
     aliceUuid: aliceUser.uuid,
     bobUuid: bobUser.uuid,
     aliceToken: await tokenOf(tokens, 'alice', 'pw-a'),
+    aliceLines: [aliceLine.id, aliceDesk.id],
+    loneToken: await tokenOf(
+      tokens,
+      store.addUser({ username: 'lone', password: 'pw-l' }).username,
+      'pw-l',
+    ),
     bobToken: await tokenOf(tokens, 'bob', 'pw-b'),
     restricted: async (acl) => {
       const service = await TokenService.open({ store, userAcl: acl });
@@ -160,6 +173,136 @@ describe('calld 1.0 /users/me/calls', () => {
     w.alice.hangup();
     const after = await inject({ method: 'GET', url: CALLS }, w.aliceToken);
     expect(after.json()).toEqual({ items: [] });
+  });
+
+  describe('POST /users/me/calls (originate)', () => {
+    function create(body: unknown, token = w.aliceToken) {
+      return inject(
+        {
+          method: 'POST',
+          url: CALLS,
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify(body),
+        },
+        token,
+      );
+    }
+
+    it("answers 201 with the user's leg, on the main line, with the stripped extension dialed", async () => {
+      w.control.registeredLines.add(w.aliceLines[0]);
+      const response = await create({ extension: ' 1002 ', variables: { X_FOO: 'bar' } });
+      expect(response.statusCode).toBe(201);
+      expect(response.json()).toMatchObject({
+        user_uuid: w.aliceUuid,
+        status: 'Down',
+        is_caller: true,
+        dialed_extension: '1002',
+        line_id: w.aliceLines[0],
+        talking_to: {},
+      });
+      expect(w.control.calls).toEqual([`originate ${w.aliceLines[0]} 1002`]);
+    });
+
+    it('uses the requested line_id when it is one of mine', async () => {
+      w.control.registeredLines.add(w.aliceLines[1]);
+      const response = await create({ extension: '1002', line_id: w.aliceLines[1] });
+      expect(response.statusCode).toBe(201);
+      expect(response.json()).toMatchObject({ line_id: w.aliceLines[1] });
+    });
+
+    it.each([
+      ['an unknown extension', { extension: '999' }, 'invalid-extension', 'exten'],
+      [
+        'a line without a registered device',
+        { extension: '1002' },
+        'call-origin-unavailable',
+        'line_id',
+      ],
+      ["someone else's line", { extension: '1002', line_id: 3 }, 'invalid-user-line', 'line_id'],
+      [
+        'a line id nobody has',
+        { extension: '1002', line_id: 4242 },
+        'invalid-user-line',
+        'line_id',
+      ],
+    ])('answers 400 for %s', async (_name, body, error, field) => {
+      const response = await create(body);
+      expect(response.statusCode).toBe(400);
+      const json = response.json<ErrorBody>();
+      expect(json.error_id).toBe(error);
+      expect(Object.keys(json.details)).toContain(field);
+    });
+
+    it('answers 400 user-missing-main-line for a user without lines', async () => {
+      const response = await create({ extension: '1002' }, w.loneToken);
+      expect(response.statusCode).toBe(400);
+      expect(response.json<ErrorBody>().error_id).toBe('user-missing-main-line');
+    });
+
+    it.each([
+      ['no body', undefined, 'body'],
+      ['a JSON null', null, 'body'],
+      ['a JSON array', [], 'body'],
+      ['a JSON string', 'x', 'body'],
+      ['no extension', { line_id: 1 }, 'extension'],
+      ['a null extension', { extension: null }, 'extension'],
+      ['an integer extension', { extension: 1002 }, 'extension'],
+      ['a boolean extension', { extension: true }, 'extension'],
+      ['an empty extension', { extension: '' }, 'extension'],
+      ['a blank extension', { extension: '  \t' }, 'extension'],
+      ['a huge extension', { extension: '1'.repeat(257) }, 'extension'],
+      ['a string line_id', { extension: '1002', line_id: '1' }, 'line_id'],
+      ['a negative line_id', { extension: '1002', line_id: -1 }, 'line_id'],
+      ['a fractional line_id', { extension: '1002', line_id: 1.5 }, 'line_id'],
+      ['a string from_mobile', { extension: '1002', from_mobile: 'yes' }, 'from_mobile'],
+      ['a numeric all_lines', { extension: '1002', all_lines: 1 }, 'all_lines'],
+      [
+        'null auto_answer_caller',
+        { extension: '1002', auto_answer_caller: null },
+        'auto_answer_caller',
+      ],
+      ['variables as a list', { extension: '1002', variables: ['a'] }, 'variables'],
+      ['a variable with an empty value', { extension: '1002', variables: { A: '' } }, 'variables'],
+      ['a variable with a number value', { extension: '1002', variables: { A: 1 } }, 'variables'],
+      ['a variable with an empty name', { extension: '1002', variables: { '': 'x' } }, 'variables'],
+      [
+        'too many variables',
+        {
+          extension: '1002',
+          variables: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`V${i}`, 'x'])),
+        },
+        'variables',
+      ],
+    ])('answers 400 invalid-data for %s, naming the field', async (_name, body, field) => {
+      w.control.registeredLines.add(w.aliceLines[0]);
+      const response =
+        body === undefined
+          ? await inject({ method: 'POST', url: CALLS }, w.aliceToken)
+          : await create(body);
+      expect(response.statusCode).toBe(400);
+      const json = response.json<ErrorBody>();
+      expect(json.error_id).toBe('invalid-data');
+      expect(Object.keys(json.details)).toContain(field);
+      expect(w.control.calls).toEqual([]);
+    });
+
+    it('answers 401 without the create ACL, before looking at the body', async () => {
+      const { token, app } = await w.restricted(['calld.users.me.calls.read']);
+      const response = await inject(
+        {
+          method: 'POST',
+          url: CALLS,
+          headers: { 'content-type': 'application/json' },
+          payload: '{',
+        },
+        token,
+        app,
+      );
+      expect(response.statusCode).toBe(401);
+      expect(response.json<ErrorBody>().details).toMatchObject({
+        required_access: 'calld.users.me.calls.create',
+      });
+    });
   });
 
   it('hangs up my call with 204', async () => {

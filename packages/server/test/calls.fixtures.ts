@@ -12,7 +12,12 @@ import {
   type ChannelOptions,
   type PartyId,
 } from '../src/telephony/channel.js';
-import type { CallControlEvents } from '../src/telephony/call-control.js';
+import {
+  OriginateError,
+  OriginateErrorCode,
+  type CallControlEvents,
+  type OriginateRequest,
+} from '../src/telephony/call-control.js';
 import { HangupCause } from '../src/telephony/hangup-cause.js';
 
 export const TENANT = '11111111-1111-4111-8111-111111111111';
@@ -136,6 +141,32 @@ export class TestCallControl extends TypedEmitter<CallControlEvents> {
     this.calls.push(`hold ${channel.id} ${String(held)}`);
     channel.setOnHold(held);
     return Promise.resolve();
+  }
+
+  /** Extensions that exist, and lines with a registered device (for {@link originate}). */
+  readonly extensions = new Set(['1002']);
+  readonly registeredLines = new Set<number>();
+
+  originate(request: OriginateRequest): Promise<Channel> {
+    const { line, extension } = request;
+    this.calls.push(`originate ${line.id} ${extension}`);
+    if (!this.extensions.has(extension)) {
+      return Promise.reject(new OriginateError(OriginateErrorCode.InvalidExtension, extension));
+    }
+    if (!this.registeredLines.has(line.id)) {
+      return Promise.reject(new OriginateError(OriginateErrorCode.OriginUnavailable, 'no device'));
+    }
+    const channel = new TestChannel({
+      id: `1778000001.${this.channels.size + 1}`,
+      userUuid: line.userUuid,
+      isCaller: true,
+      callerId: { name: 'Me', number: line.extension },
+      connectedLine: { name: 'Them', number: extension },
+      dialedExtension: extension,
+      lineId: line.id,
+    });
+    this.add(channel);
+    return Promise.resolve(channel);
   }
 
   playDtmf(channel: Channel, digits: string): void {

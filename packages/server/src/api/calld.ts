@@ -4,6 +4,7 @@
  * | Route | Required ACL | Success |
  * |---|---|---|
  * | `GET /users/me/calls` | `calld.users.me.calls.read` | 200 `{items: [Call]}` |
+ * | `POST /users/me/calls` | `calld.users.me.calls.create` | 201 Call (the user's leg) |
  * | `DELETE /users/me/calls/{call_id}` | `calld.users.me.calls.{call_id}.delete` | 204 |
  * | `PUT /users/me/calls/{call_id}/mute/start\|stop` | `….{call_id}.mute.start\|stop.update` | 204 |
  * | `PUT /users/me/calls/{call_id}/hold/start\|stop` | `….{call_id}.hold.start\|stop.update` | 204 |
@@ -13,10 +14,17 @@
  * The `{call_id}` of a required ACL is escaped (`1600000000.42` → `1600000000_42`) by the guard.
  * A missing ACL is 401 `unauthorized`; an unknown (or ended) call 404 `no-such-call` with
  * `details: {call_id}`; another user's call 403 `user-permission-denied` with
- * `details: {call, user}`; bad input 400 `invalid-data` with per-field details.
+ * `details: {call, user}`; bad input 400 `invalid-data` with per-field details. The token is
+ * checked first (an `onRequest` hook, before the body is even parsed), as calld's ACL decorators
+ * run before any argument parsing.
  *
  * Decisions where Wazo relies on pieces Confab does not have:
  *
+ * - **create** (originate) calls the user's line first (`line_id`, else the user's first line),
+ *   on its most recently registered device, then dials `extension` once that device answered
+ *   ({@link CallControl.originate}). `from_mobile`, `all_lines` and `auto_answer_caller` are
+ *   validated but have no effect (no mobile numbers, no auto-answer headers yet); `variables` are
+ *   validated and ignored (there is no dialplan to read them).
  * - **mute** is server-side, as Wazo's AMI `MuteAudio` (direction in): the media engine stops
  *   relaying the channel's audio to its bridge; the endpoint is not told.
  * - **hold** is server-side too: nothing is relayed from or to the channel and `on_hold` is set
@@ -34,7 +42,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '@confab/core';
 import type { TokenService } from '../auth/tokens.js';
 import { callView, type CallView } from '../calls/call-view.js';
-import type { CallControl } from '../telephony/call-control.js';
+import { OriginateError, OriginateErrorCode, type CallControl } from '../telephony/call-control.js';
+import type { Store } from '../store/types.js';
 import type { Channel } from '../telephony/channel.js';
 import { HangupCause } from '../telephony/hangup-cause.js';
 import { ApiError, prepareApiScope } from './errors.js';
@@ -49,8 +58,41 @@ export interface CalldRoutesOptions {
   readonly tokens: TokenService;
   /** The running call control; without it every route answers 503 `wazo-calld-uninitialized`. */
   readonly telephony: { readonly callControl: CallControl } | undefined;
+  /** Lines of the caller (originate). */
+  readonly store: Pick<Store, 'lines'>;
   readonly logger: Logger;
 }
+
+/** `POST /users/me/calls` body (`UserCallRequestSchema`). */
+interface CreateCallBody {
+  extension: string;
+  line_id?: number;
+  from_mobile?: boolean;
+  all_lines?: boolean;
+  auto_answer_caller?: boolean;
+  variables?: Record<string, string>;
+}
+
+const nonEmptyString = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+
+const createCallBodySchema = {
+  type: 'object',
+  properties: {
+    // Whitespace is stripped (marshmallow `StrippedString`): at least one other character.
+    extension: { type: 'string', maxLength: 256, pattern: '\\S' },
+    line_id: { type: 'integer', minimum: 0, maximum: 2_147_483_647 },
+    from_mobile: { type: 'boolean' },
+    all_lines: { type: 'boolean' },
+    auto_answer_caller: { type: 'boolean' },
+    variables: {
+      type: 'object',
+      maxProperties: 64,
+      propertyNames: { minLength: 1, maxLength: 256 },
+      additionalProperties: nonEmptyString,
+    },
+  },
+  required: ['extension'],
+} as const;
 
 interface CallParams {
   call_id: string;
@@ -119,7 +161,7 @@ export function calldRoutes(
   options: CalldRoutesOptions,
   done: (error?: Error) => void,
 ): void {
-  const { tokens, logger } = options;
+  const { tokens, store, logger } = options;
   prepareApiScope(app, { logger, notFound: true });
 
   const callControl = (): CallControl => {
@@ -159,7 +201,7 @@ export function calldRoutes(
   app.get<{ Querystring: { application?: string } }>(
     '/users/me/calls',
     {
-      preValidation: requireToken(tokens, 'calld.users.me.calls.read'),
+      onRequest: requireToken(tokens, 'calld.users.me.calls.read'),
       schema: describe("The user's calls", {
         querystring: listQuerySchema,
         response: {
@@ -186,10 +228,54 @@ export function calldRoutes(
     },
   );
 
+  app.post<{ Body: CreateCallBody }>(
+    '/users/me/calls',
+    {
+      onRequest: requireToken(tokens, 'calld.users.me.calls.create'),
+      // The schema documents the body; this checks it without Fastify's type coercion, which
+      // would turn `{"extension": 5}` or `true` into strings where calld answers 400.
+      validatorCompiler: () => strictCreateCallValidator(),
+      schema: describe('Place a call: my device rings first, then the extension is dialed', {
+        body: createCallBodySchema,
+        response: { 201: callSchema },
+      }),
+    },
+    async (request, reply) => {
+      const control = callControl();
+      const userUuid = userOf(request);
+      const body = request.body;
+      const lines = await store.lines.listByUser(userUuid);
+      const line = body.line_id === undefined ? lines[0] : lines.find((l) => l.id === body.line_id);
+      if (line === undefined) {
+        throw body.line_id === undefined
+          ? new ApiError('USER_MISSING_MAIN_LINE', { details: { user_uuid: userUuid } })
+          : new ApiError('INVALID_USER_LINE', {
+              details: { user_uuid: userUuid, line_id: body.line_id },
+            });
+      }
+      const extension = body.extension.trim();
+      let channel: Channel;
+      try {
+        channel = await control.originate({ line, extension });
+      } catch (error) {
+        if (error instanceof OriginateError) {
+          throw error.code === OriginateErrorCode.InvalidExtension
+            ? new ApiError('INVALID_EXTENSION', {
+                details: { exten: extension, context: line.context },
+              })
+            : new ApiError('CALL_ORIGIN_UNAVAILABLE', { details: { line_id: line.id } });
+        }
+        logger.error({ err: error, userUuid, extension }, 'originate failed');
+        throw new ApiError('CALL_CREATION', { details: { extension }, cause: error });
+      }
+      return reply.code(201).send(callView(channel, control));
+    },
+  );
+
   app.delete<{ Params: CallParams }>(
     '/users/me/calls/:call_id',
     {
-      preValidation: requireToken(tokens, 'calld.users.me.calls.{call_id}.delete'),
+      onRequest: requireToken(tokens, 'calld.users.me.calls.{call_id}.delete'),
       schema: describe('Hang up one of my calls', {
         params: callParamsSchema,
         response: noContent,
@@ -208,7 +294,7 @@ export function calldRoutes(
     app.put<{ Params: CallParams }>(
       `/users/me/calls/:call_id/mute/${action}`,
       {
-        preValidation: requireToken(tokens, `calld.users.me.calls.{call_id}.mute.${action}.update`),
+        onRequest: requireToken(tokens, `calld.users.me.calls.{call_id}.mute.${action}.update`),
         schema: describe(muted ? 'Mute one of my calls' : 'Unmute one of my calls', {
           params: callParamsSchema,
           response: noContent,
@@ -229,7 +315,7 @@ export function calldRoutes(
     app.put<{ Params: CallParams }>(
       `/users/me/calls/:call_id/hold/${action}`,
       {
-        preValidation: requireToken(tokens, `calld.users.me.calls.{call_id}.hold.${action}.update`),
+        onRequest: requireToken(tokens, `calld.users.me.calls.{call_id}.hold.${action}.update`),
         schema: describe(held ? 'Put one of my calls on hold' : 'Resume one of my calls', {
           params: callParamsSchema,
           response: noContent,
@@ -246,7 +332,7 @@ export function calldRoutes(
   app.put<{ Params: CallParams }>(
     '/users/me/calls/:call_id/answer',
     {
-      preValidation: requireToken(tokens, 'calld.users.me.calls.{call_id}.answer.update'),
+      onRequest: requireToken(tokens, 'calld.users.me.calls.{call_id}.answer.update'),
       schema: describe('Answer one of my ringing calls from its device (unsupported: 503)', {
         params: callParamsSchema,
         response: noContent,
@@ -266,7 +352,7 @@ export function calldRoutes(
   app.put<{ Params: CallParams; Querystring: { digits: string } }>(
     '/users/me/calls/:call_id/dtmf',
     {
-      preValidation: requireToken(tokens, 'calld.users.me.calls.{call_id}.dtmf.update'),
+      onRequest: requireToken(tokens, 'calld.users.me.calls.{call_id}.dtmf.update'),
       schema: describe('Play DTMF digits on one of my calls', {
         params: callParamsSchema,
         querystring: {
@@ -292,4 +378,111 @@ export function calldRoutes(
   );
 
   done();
+}
+
+/** One failed constraint, in the shape Ajv reports and `validationDetails` renders. */
+interface BodyIssue {
+  keyword: string;
+  instancePath: string;
+  schemaPath: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+const MAX_VARIABLES = 64;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Checks a `POST /users/me/calls` body strictly (no coercion); unknown keys are ignored. */
+export function createCallBodyIssues(body: unknown): BodyIssue[] {
+  if (!isPlainObject(body)) {
+    return [
+      {
+        keyword: 'type',
+        instancePath: '',
+        schemaPath: '#/type',
+        params: { type: 'object' },
+        message: 'must be object',
+      },
+    ];
+  }
+  const issues: BodyIssue[] = [];
+  const issue = (field: string, keyword: string, message: string, params = {}): void => {
+    issues.push({
+      keyword,
+      instancePath: `/${field}`,
+      schemaPath: `#/properties/${field}/${keyword}`,
+      params,
+      message,
+    });
+  };
+  const extension = body['extension'];
+  if (extension === undefined) {
+    issues.push({
+      keyword: 'required',
+      instancePath: '',
+      schemaPath: '#/required',
+      params: { missingProperty: 'extension' },
+      message: "must have required property 'extension'",
+    });
+  } else if (typeof extension !== 'string') {
+    issue('extension', 'type', 'must be string', { type: 'string' });
+  } else if (extension.trim() === '') {
+    issue('extension', 'minLength', 'must not be empty', { limit: 1 });
+  } else if (extension.length > 256) {
+    issue('extension', 'maxLength', 'must NOT have more than 256 characters', { limit: 256 });
+  }
+  const lineId = body['line_id'];
+  if (
+    lineId !== undefined &&
+    (typeof lineId !== 'number' ||
+      !Number.isInteger(lineId) ||
+      lineId < 0 ||
+      lineId > 2_147_483_647)
+  ) {
+    issue('line_id', 'type', 'must be a line id (integer)', { type: 'integer' });
+  }
+  for (const flag of ['from_mobile', 'all_lines', 'auto_answer_caller']) {
+    if (body[flag] !== undefined && typeof body[flag] !== 'boolean') {
+      issue(flag, 'type', 'must be boolean', { type: 'boolean' });
+    }
+  }
+  const variables = body['variables'];
+  if (variables !== undefined) {
+    if (!isPlainObject(variables)) {
+      issue('variables', 'type', 'must be object', { type: 'object' });
+    } else {
+      const entries = Object.entries(variables);
+      if (entries.length > MAX_VARIABLES) {
+        issue('variables', 'maxProperties', `must NOT have more than ${MAX_VARIABLES} properties`, {
+          limit: MAX_VARIABLES,
+        });
+      } else if (
+        entries.some(
+          ([name, value]) =>
+            name === '' ||
+            name.length > 256 ||
+            typeof value !== 'string' ||
+            value === '' ||
+            value.length > 1024,
+        )
+      ) {
+        issue('variables', 'additionalProperties', 'names and values must be non-empty strings');
+      }
+    }
+  }
+  return issues;
+}
+
+/** A Fastify validator function for the create body: `false` with Ajv-style `errors`. */
+function strictCreateCallValidator(): ((data: unknown) => boolean) & { errors?: BodyIssue[] } {
+  const validate = (data: unknown): boolean => {
+    const issues = createCallBodyIssues(data);
+    validate.errors = issues;
+    return issues.length === 0;
+  };
+  validate.errors = [] as BodyIssue[];
+  return validate;
 }

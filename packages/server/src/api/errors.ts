@@ -91,6 +91,36 @@ export const API_ERRORS = {
     message: 'wazo-phoned error',
     shape: 'api',
   },
+  INVALID_EXTENSION: {
+    status: 400,
+    errorId: 'invalid-extension',
+    message: 'Invalid extension',
+    shape: 'api',
+  },
+  INVALID_USER_LINE: {
+    status: 400,
+    errorId: 'invalid-user-line',
+    message: 'User has no such line',
+    shape: 'api',
+  },
+  USER_MISSING_MAIN_LINE: {
+    status: 400,
+    errorId: 'user-missing-main-line',
+    message: 'User has no main line',
+    shape: 'api',
+  },
+  CALL_ORIGIN_UNAVAILABLE: {
+    status: 400,
+    errorId: 'call-origin-unavailable',
+    message: 'Call origin is unavailable: the line has no registered device',
+    shape: 'api',
+  },
+  CALL_CREATION: {
+    status: 400,
+    errorId: 'call-creation',
+    message: 'Could not create call',
+    shape: 'api',
+  },
   CALLD_UNINITIALIZED: {
     status: 503,
     errorId: 'wazo-calld-uninitialized',

@@ -8,7 +8,7 @@
  * the caller gets 200 with our answer, and both channels join a relay bridge. Failures map to the
  * caller per RFC 3261 §16.7 best-response selection: 6xx first, then busy, then the lowest 4xx.
  */
-import { TypedEmitter, isConfabError, type Logger } from '@confab/core';
+import { ConfabError, TypedEmitter, isConfabError, type Logger } from '@confab/core';
 import {
   bodyText,
   formatUri as formatUriText,
@@ -58,6 +58,32 @@ export interface CallControlOptions {
 }
 
 const DEFAULT_RING_TIMEOUT_MS = 60_000;
+
+/** Why {@link CallControl.originate} could not place a call. */
+export const OriginateErrorCode = {
+  /** No line has the requested extension (calld `invalid-extension`). */
+  InvalidExtension: 'ORIGINATE_INVALID_EXTENSION',
+  /** The user's line has no registered device to call first (calld `call-origin-unavailable`). */
+  OriginUnavailable: 'ORIGINATE_ORIGIN_UNAVAILABLE',
+} as const;
+export type OriginateErrorCode = (typeof OriginateErrorCode)[keyof typeof OriginateErrorCode];
+
+export class OriginateError extends ConfabError {
+  override readonly name = 'OriginateError';
+  declare readonly code: OriginateErrorCode;
+
+  constructor(code: OriginateErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** What {@link CallControl.originate} places. */
+export interface OriginateRequest {
+  /** The user's line whose device is called first. */
+  line: Line;
+  /** What to dial once the device answered. */
+  extension: string;
+}
 
 export class CallControl extends TypedEmitter<CallControlEvents> {
   readonly #options: CallControlOptions;
@@ -232,8 +258,15 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     }
     const attempt = new CallAttempt(
       this,
-      inbound,
-      answer,
+      {
+        channel: inbound,
+        ring: () => {
+          inbound.ring();
+        },
+        answer: () => {
+          inbound.answer(answer);
+        },
+      },
       this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS,
     );
     await attempt.fork(bindings, {
@@ -250,6 +283,140 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       calleeLine,
       calleeParty,
       callerParty,
+    });
+  }
+
+  /**
+   * Places a call for a user (calld `POST /users/me/calls`, Asterisk originate): the server
+   * calls the user's own device first (its most recent registration) and, once it answered,
+   * dials `extension` from that leg, forking and bridging exactly as for a call the device
+   * placed itself. Resolves with the user's leg as soon as its INVITE is sent.
+   *
+   * @throws OriginateError when the extension is unknown or the line has no registered device.
+   */
+  async originate(request: OriginateRequest): Promise<OutboundChannel> {
+    const { store, registrar, media, clock } = this.#options;
+    const { line, extension } = request;
+    const calleeLine = await store.lines.findByExtension(extension);
+    if (!calleeLine) {
+      throw new OriginateError(
+        OriginateErrorCode.InvalidExtension,
+        `no line has extension ${extension}`,
+      );
+    }
+    const binding = registrar.contactsFor(line.id)[0];
+    if (!binding) {
+      throw new OriginateError(
+        OriginateErrorCode.OriginUnavailable,
+        `line ${line.id} has no registered device`,
+      );
+    }
+    const userParty = partyOf(await store.users.findByUuid(line.userUuid), line);
+    const calleeParty = partyOf(await store.users.findByUuid(calleeLine.userUuid), calleeLine);
+    const channel = new OutboundChannel({
+      id: newChannelId(clock.now()),
+      stack: this.#options.stack,
+      clock,
+      logger: this.#logger,
+      userUuid: line.userUuid,
+      tenantUuid: line.tenantUuid,
+      lineId: line.id,
+      webrtc: binding.webrtc,
+      callerId: userParty,
+      connectedLine: calleeParty,
+      dialedExtension: extension,
+      media: this.#mediaHandler,
+      isCaller: true,
+    });
+    this.#adopt(channel);
+    const legId = await media.createLeg(binding.webrtc ? 'webrtc' : 'rtp', channel.id);
+    this.#attachLeg(channel, legId);
+    const offer = await media.createOffer(legId);
+    if (channel.ended) {
+      return channel;
+    }
+    const ringTimer = clock.setTimeout(() => {
+      this.#logger.info({ callId: channel.id }, 'originate: the device did not answer');
+      channel.hangup(HangupCause.NoAnswer);
+    }, this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS);
+    const stopRinging = (): void => {
+      clock.clearTimeout(ringTimer);
+    };
+    channel.once('hungup', stopRinging);
+    channel.outcome.on('answered', (sdp) => {
+      stopRinging();
+      void this.#originateAnswered(channel, sdp, {
+        calleeLine,
+        calleeParty,
+        callerParty: userParty,
+      });
+    });
+    channel.invite({
+      target: formatTarget(binding),
+      flow: binding.flow,
+      // The device shows whom it is about to call (Asterisk sets the originate's caller id so).
+      from: {
+        displayName: calleeParty.name,
+        uri: sipUri(extension, this.#options.domain),
+        params: new Map(),
+      },
+      to: {
+        displayName: userParty.name,
+        uri: sipUri(line.extension, this.#options.domain),
+        params: new Map(),
+      },
+      sdp: offer,
+    });
+    return channel;
+  }
+
+  /** The user's device answered an originate: dial the extension from its leg. */
+  async #originateAnswered(
+    channel: OutboundChannel,
+    sdp: string,
+    parties: Pick<ForkContext, 'calleeLine' | 'calleeParty' | 'callerParty'>,
+  ): Promise<void> {
+    const legId = channel.legId;
+    try {
+      if (legId === undefined) {
+        throw new Error('originate leg without media');
+      }
+      await this.#options.media.acceptAnswer(legId, sdp);
+    } catch (error) {
+      this.#logger.info({ err: error, callId: channel.id }, 'device answer not acceptable');
+      channel.hangup(HangupCause.IncompatibleDestination);
+      return;
+    }
+    if (channel.ended) {
+      return;
+    }
+    const bindings = this.#options.registrar.contactsFor(parties.calleeLine.id);
+    if (bindings.length === 0) {
+      channel.hangup(HangupCause.SubscriberAbsent);
+      return;
+    }
+    const attempt = new CallAttempt(
+      this,
+      {
+        channel,
+        // The user's leg is already up: nothing to signal while the callee rings or answers.
+        ring: () => undefined,
+        answer: () => undefined,
+      },
+      this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS,
+    );
+    await attempt.fork(bindings, {
+      from: {
+        displayName: parties.callerParty.name,
+        uri: sipUri(parties.callerParty.number, this.#options.domain),
+        params: new Map(),
+      },
+      to: {
+        displayName: parties.calleeParty.name,
+        uri: sipUri(parties.calleeLine.extension, this.#options.domain),
+        params: new Map(),
+      },
+      ...parties,
     });
   }
 
@@ -421,13 +588,25 @@ interface ForkContext {
 }
 
 /**
- * One call attempt from an inbound channel to the callee's contacts: parallel forks, first
+ * The calling side of a {@link CallAttempt}: the endpoint's inbound channel (we ring and answer
+ * its INVITE), or the user's own, already answered leg of a call placed through calld.
+ */
+interface CallingSide {
+  readonly channel: Channel;
+  /** A fork rings: tell the caller (180 on an inbound channel). */
+  ring(): void;
+  /** The winning fork answered: connect the caller (200 on an inbound channel). */
+  answer(): void;
+}
+
+/**
+ * One call attempt from a calling channel to the callee's contacts: parallel forks, first
  * 2xx wins (§16.7 semantics for a B2BUA), ring timeout.
  */
 class CallAttempt {
   readonly #control: CallControl;
-  readonly #inbound: InboundChannel;
-  readonly #answer: string;
+  readonly #caller: CallingSide;
+  readonly #inbound: Channel;
   readonly #ringTimeoutMs: number;
   readonly #forks = new Set<OutboundChannel>();
   readonly #failures: number[] = [];
@@ -435,15 +614,10 @@ class CallAttempt {
   #pending = 0;
   #ringTimer: ReturnType<Clock['setTimeout']> | undefined;
 
-  constructor(
-    control: CallControl,
-    inbound: InboundChannel,
-    answer: string,
-    ringTimeoutMs: number,
-  ) {
+  constructor(control: CallControl, caller: CallingSide, ringTimeoutMs: number) {
     this.#control = control;
-    this.#inbound = inbound;
-    this.#answer = answer;
+    this.#caller = caller;
+    this.#inbound = caller.channel;
     this.#ringTimeoutMs = ringTimeoutMs;
   }
 
@@ -505,7 +679,7 @@ class CallAttempt {
       return;
     }
     channel.outcome.on('progress', () => {
-      inbound.ring();
+      this.#caller.ring();
     });
     channel.outcome.on('answered', (sdp) => {
       void this.#onAnswered(channel, sdp);
@@ -551,7 +725,7 @@ class CallAttempt {
       inbound.hangup(HangupCause.NormalClearing);
       return;
     }
-    inbound.answer(this.#answer);
+    this.#caller.answer();
     try {
       await control.relay(inbound, channel);
     } catch (error) {

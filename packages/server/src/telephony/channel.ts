@@ -699,7 +699,8 @@ export interface OutboundOutcomeEvents {
 
 /** We call the endpoint: we are the UAC of our INVITE (§13.2). */
 export class OutboundChannel extends Channel {
-  readonly isCaller = false;
+  /** False for a callee's leg; true for the user's own leg of a call placed through calld. */
+  readonly isCaller: boolean;
   readonly sipCallId = `${crypto.randomUUID()}@confab`;
   #flow: Flow | undefined;
   #invite: SipRequest | undefined;
@@ -725,8 +726,9 @@ export class OutboundChannel extends Channel {
     return this.#outbound;
   }
 
-  constructor(options: ChannelOptions) {
+  constructor(options: ChannelOptions & { isCaller?: boolean }) {
     super(options);
+    this.isCaller = options.isCaller ?? false;
   }
 
   /** Sends the INVITE (§13.2.1). */
