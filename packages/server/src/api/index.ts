@@ -1,6 +1,6 @@
 /**
- * The Wazo-compatible REST API: wazo-auth (`/api/auth/0.1`) and the wazo-confd read subset
- * (`/api/confd/1.1`). Paths, JSON fields, status codes and error shapes follow
+ * The Wazo-compatible REST API: wazo-auth (`/api/auth/0.1`), the wazo-confd read subset
+ * (`/api/confd/1.1`) and the user's calls of wazo-calld (`/api/calld/1.0`). Paths, JSON fields, status codes and error shapes follow
  * shared/specs/wazo-server-protocols.md so that the real `@wazo/sdk` logs in unchanged.
  *
  * Every route carries a Fastify JSON schema (params, querystring, body, success response), so
@@ -15,6 +15,7 @@ import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
 import type { Telephony } from '../telephony/index.js';
 import { authRoutes } from './auth.js';
+import { CALLD_PREFIX, calldRoutes } from './calld.js';
 import { confdRoutes } from './confd.js';
 
 /** Base paths (spec §1). */
@@ -63,6 +64,13 @@ export async function registerPlatformApi(
     config: { sipDomain: deps.config.sipDomain },
     logger,
   });
+  await app.register(calldRoutes, {
+    prefix: CALLD_PREFIX,
+    tokens,
+    telephony: deps.telephony,
+    store: deps.store,
+    logger,
+  });
 }
 
 export {
@@ -89,3 +97,4 @@ export {
 } from './guard.js';
 export type { RequestAuth } from './guard.js';
 export { WAZO_VERSION } from './confd-views.js';
+export { CALLD_PREFIX } from './calld.js';
