@@ -660,6 +660,20 @@ describe('keep-alive, back-pressure and shutdown', () => {
     expect((await publishThenMark(reader)).length).toBe(0);
   });
 
+  it('refuses sockets beyond maxConnections with 1013 and accepts again once one closes', async () => {
+    await startServer({ maxConnections: 2 });
+    const first = await connect2();
+    await first.waitFor((f) => f.op === 'init');
+    const second = await connect2();
+    await second.waitFor((f) => f.op === 'init');
+    expect((await (await connect2()).closed).code).toBe(1013);
+    first.ws.close();
+    await first.closed;
+    await until(() => events.connectionCount === 1, 'the server to see the close');
+    const third = await connect2();
+    await third.waitFor((f) => f.op === 'init');
+  });
+
   it('close() sends 1001 to every socket, leaves the bus, and refuses new sockets', async () => {
     await startServer();
     const c = await connect2();

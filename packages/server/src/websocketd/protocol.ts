@@ -17,6 +17,8 @@ export const WebsocketdCloseCode = {
   GoingAway: 1001,
   /** Unexpected server error (RFC 6455 §7.4.1; websocketd uses it for bus failures). */
   InternalError: 1011,
+  /** Connection limit reached (IANA WebSocket close code registry, "Try Again Later"). */
+  TryAgainLater: 1013,
 } as const;
 export type WebsocketdCloseCode = (typeof WebsocketdCloseCode)[keyof typeof WebsocketdCloseCode];
 

@@ -43,6 +43,8 @@ export interface EventWebSocketServerOptions {
   readonly maxBufferedBytes?: number;
   /** Distinct event names one socket may subscribe to (`*` aside). @default 1024 */
   readonly maxSubscriptions?: number;
+  /** Open sockets beyond which new ones are refused with 1013. @default 20000 */
+  readonly maxConnections?: number;
 }
 
 /** Serialises a message on first use, once per version, for every socket that receives it. */
@@ -106,6 +108,7 @@ export class EventWebSocketServer {
   readonly #clock: () => number;
   readonly #maxBufferedBytes: number;
   readonly #maxSubscriptions: number;
+  readonly #maxConnections: number;
   readonly #sessions = new Set<EventSession>();
   /** Sessions past `start`: the only ones a bus message is offered to. */
   readonly #started = new Set<EventSession>();
@@ -119,6 +122,7 @@ export class EventWebSocketServer {
     this.#clock = options.clock ?? Date.now;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
     this.#maxSubscriptions = options.maxSubscriptions ?? 1024;
+    this.#maxConnections = options.maxConnections ?? 20_000;
     this.#unsubscribe = options.bus.subscribe((message) => {
       this.#dispatch(message);
     });
@@ -195,6 +199,11 @@ export class EventWebSocketServer {
     const result = this.#tokens.verify(token, WEBSOCKETD_ACL);
     if (!result.ok) {
       socket.close(WebsocketdCloseCode.AuthenticationFailed, 'authentication failed');
+      return;
+    }
+    if (this.#sessions.size >= this.#maxConnections) {
+      this.#logger.warn({ limit: this.#maxConnections }, 'event websocket limit reached');
+      socket.close(WebsocketdCloseCode.TryAgainLater, 'too many connections');
       return;
     }
     const session = new EventSession({
