@@ -177,9 +177,7 @@ export class EventSession {
     ) {
       return false;
     }
-    if (!Object.hasOwn(message, 'required_acl')) {
-      return false;
-    }
+    // A message from another producer may lack the key (`undefined`) or carry junk: dropped.
     const required: unknown = message.required_acl;
     if (required === null) {
       return true;
