@@ -502,6 +502,36 @@ describe('event delivery (spec §8.4)', () => {
     expect(seen.map((m) => m.name)).toEqual(['alice_event', 'everyone']);
   });
 
+  it("gives a tenant admin every user's events of its tenant, not other tenants'", async () => {
+    // Confab issues no admin tokens yet: a verifier marks alice's token as an admin's.
+    await restart({
+      tokens: {
+        verify: (token, acl) => {
+          const result = tokens.verify(token, acl);
+          return result.ok
+            ? {
+                ok: true,
+                token: { ...result.token, metadata: { ...result.token.metadata, admin: true } },
+              }
+            : result;
+        },
+      },
+    });
+    const c = await connect2('alice');
+    await c.start();
+    const seen = await publishThenMark(
+      c,
+      event({ name: 'bob_event', userUuid: bob.uuid, required_acl: null }),
+      event({
+        name: 'other_tenant',
+        userUuid: bob.uuid,
+        tenant_uuid: OTHER_TENANT,
+        required_acl: null,
+      }),
+    );
+    expect(seen.map((m) => m.name)).toEqual(['bob_event']);
+  });
+
   it('serialises each message once for every socket and version', async () => {
     const v2 = await connect2('alice');
     await v2.start();
