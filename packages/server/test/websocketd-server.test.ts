@@ -665,6 +665,28 @@ describe('keep-alive, back-pressure and shutdown', () => {
     await until(() => events.connectionCount === 0, 'the dead peer to be dropped');
   });
 
+  it('keeps pinging safely while a peer half-closes (close frame sent, TCP kept open)', async () => {
+    await startServer({ pingIntervalMs: 20 });
+    const token = await tokenOf('alice');
+    const raw = await rawClient(`?token=${token.token}&version=2`);
+    await until(() => raw.received().includes('"op":"init"'), 'init');
+    // A masked close frame with status 1000 (RFC 6455 §5.5.1); the TCP connection stays open,
+    // so the server's socket sits in CLOSING across several ping ticks.
+    const mask = randomBytes(4);
+    const status = Buffer.from([0x03, 0xe8]);
+    raw.socket.write(
+      Buffer.concat([
+        Buffer.from([0x88, 0x82]),
+        mask,
+        Buffer.from(status.map((byte, i) => byte ^ mask[i % 4]!)),
+      ]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const c = await connect2();
+    await c.start();
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
   it('disconnects a client that does not read, without blocking publishers', async () => {
     await startServer({ maxBufferedBytes: 64 * 1024 });
     const token = await tokenOf('alice');

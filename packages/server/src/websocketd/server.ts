@@ -135,7 +135,9 @@ export class EventWebSocketServer {
     // One timer for all sockets, not one each.
     this.#pingTimer = setInterval(() => {
       for (const session of [...this.#sessions]) {
-        session.heartbeat();
+        this.#guard(session, () => {
+          session.heartbeat();
+        });
       }
     }, options.pingIntervalMs ?? 60_000);
     this.#pingTimer.unref();
@@ -248,7 +250,19 @@ export class EventWebSocketServer {
     }
     const frames = new LazyFrames(message, this.#logger);
     for (const session of this.#started) {
-      session.offer(message, frames);
+      this.#guard(session, () => {
+        session.offer(message, frames);
+      });
+    }
+  }
+
+  /** Runs `step` for one session; a failure closes that session (1011), never the others. */
+  #guard(session: EventSession, step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.#logger.error({ err }, 'event websocket failed');
+      session.close(WebsocketdCloseCode.InternalError, 'internal error');
     }
   }
 

@@ -198,6 +198,10 @@ export class EventSession {
       this.#terminate();
       return;
     }
+    // A socket the peer has begun to close is not OPEN yet still here: `ping()` would throw.
+    if (this.#socket.readyState !== WebSocket.OPEN) {
+      return;
+    }
     this.#awaitingPong = true;
     this.#socket.ping();
   }
