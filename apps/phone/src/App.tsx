@@ -1,9 +1,10 @@
 /**
- * The Confab softphone page: log in, see the registration, dial, answer or reject, hang up.
- * Every control and status has a stable `data-testid` for the e2e tests.
+ * The Confab softphone page: log in, see the registration, dial, answer or reject, hold and
+ * resume, mute, send DTMF from a keypad, place a second call (the SDK holds the first one), hang
+ * up. Every control and status has a stable `data-testid` for the e2e tests.
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import type { Confab } from '@confab/sdk';
+import type { CallSession, Confab } from '@confab/sdk';
 import { usePhone, type CallView } from './use-phone.js';
 
 type Phase = 'login' | 'connecting' | 'ready';
@@ -23,6 +24,13 @@ const REASON_TEXT = {
   canceled: 'cancelled by the caller',
   failed: 'failed',
 } as const;
+
+const KEYPAD = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'] as const;
+
+/** `data-testid` suffix of a keypad key (`*` and `#` are awkward in selectors). */
+function keyId(key: string): string {
+  return key === '*' ? 'star' : key === '#' ? 'hash' : key;
+}
 
 function describeError(error: unknown): string {
   if (error instanceof Error) {
@@ -61,6 +69,7 @@ export function App({ confab }: { confab: Confab }) {
   const [password, setPassword] = useState('');
   const [number, setNumber] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [dtmfSent, setDtmfSent] = useState('');
   const [busy, setBusy] = useState(false);
   const audioContainer = useRef<HTMLDivElement>(null);
 
@@ -71,6 +80,8 @@ export function App({ confab }: { confab: Confab }) {
     current.state === 'active',
   );
   const ringing = phone.incoming[0];
+  const currentId = current.state === 'idle' ? '' : current.call.getId();
+  useEffect(() => setDtmfSent(''), [currentId]);
 
   const run = async (action: () => Promise<unknown>): Promise<void> => {
     setError(null);
@@ -116,6 +127,13 @@ export function App({ confab }: { confab: Confab }) {
     if (target !== '') {
       await run(() => confab.Phone.call(target));
     }
+  };
+
+  const sendDigit = async (call: CallSession, key: string): Promise<void> => {
+    await run(async () => {
+      await confab.Phone.sendDTMF(key, call);
+      setDtmfSent((sent) => (sent + key).slice(-32));
+    });
   };
 
   const who = (call: { displayName: string; number: string }): string =>
@@ -261,6 +279,57 @@ export function App({ confab }: { confab: Confab }) {
               </span>
             )}
           </p>
+          {current.state === 'active' && (
+            <div className="actions">
+              <button
+                type="button"
+                data-testid="call-hold"
+                data-held={current.call.isOnHold() ? 'true' : 'false'}
+                onClick={() =>
+                  void run(() =>
+                    current.call.isOnHold()
+                      ? confab.Phone.resume(current.call)
+                      : confab.Phone.hold(current.call),
+                  )
+                }
+              >
+                {current.call.isOnHold() ? 'Resume' : 'Hold'}
+              </button>
+              <button
+                type="button"
+                data-testid="call-mute"
+                data-muted={current.call.isMuted() ? 'true' : 'false'}
+                onClick={() =>
+                  void run(() => {
+                    if (current.call.isMuted()) {
+                      confab.Phone.unmute(current.call);
+                    } else {
+                      confab.Phone.mute(current.call);
+                    }
+                    return Promise.resolve();
+                  })
+                }
+              >
+                {current.call.isMuted() ? 'Unmute' : 'Mute'}
+              </button>
+            </div>
+          )}
+          {current.state === 'active' && (
+            <div className="keypad" data-testid="dtmf-keypad">
+              {KEYPAD.map((key) => (
+                <button
+                  key={key}
+                  type="button"
+                  data-testid={`dtmf-${keyId(key)}`}
+                  disabled={current.call.isOnHold()}
+                  onClick={() => void sendDigit(current.call, key)}
+                >
+                  {key}
+                </button>
+              ))}
+              <output data-testid="dtmf-sent">{dtmfSent}</output>
+            </div>
+          )}
           {inCall && (
             <button
               type="button"
@@ -271,6 +340,34 @@ export function App({ confab }: { confab: Confab }) {
               Hang up
             </button>
           )}
+        </section>
+      )}
+
+      {phase === 'ready' && phone.others.length > 0 && (
+        <section className="card others" data-testid="held-calls">
+          <h2>On hold</h2>
+          <ul>
+            {phone.others.map((call) => (
+              <li key={call.getId()} data-testid="held-call" data-call-id={call.getId()}>
+                <span data-testid="held-call-peer">{who(call)}</span>
+                <button
+                  type="button"
+                  data-testid="held-call-resume"
+                  onClick={() => void run(() => confab.Phone.resume(call))}
+                >
+                  Resume
+                </button>
+                <button
+                  type="button"
+                  className="danger"
+                  data-testid="held-call-hangup"
+                  onClick={() => void run(() => confab.Phone.hangup(call))}
+                >
+                  Hang up
+                </button>
+              </li>
+            ))}
+          </ul>
         </section>
       )}
 

@@ -1,7 +1,7 @@
 /**
- * The page's view of the SDK: registration, the current call and the ringing calls, derived
- * from the Phone events. CallSession objects are updated in place by the SDK, so each event
- * bumps `revision` to re-render.
+ * The page's view of the SDK: registration, the current call, the other calls (held) and the
+ * ringing calls, derived from the Phone events. CallSession objects are updated in place by the
+ * SDK (hold, mute, calld view), so each event bumps `revision` to re-render.
  */
 import { useEffect, useState } from 'react';
 import type { CallSession, Confab } from '@confab/sdk';
@@ -20,6 +20,8 @@ export type CallView =
 export interface PhoneView {
   registered: boolean;
   current: CallView;
+  /** Established calls other than the current one (the SDK holds them), oldest first. */
+  others: CallSession[];
   /** Incoming calls not answered yet, oldest first. */
   incoming: CallSession[];
   revision: number;
@@ -29,6 +31,7 @@ export function usePhone(confab: Confab): PhoneView {
   const [view, setView] = useState<PhoneView>({
     registered: confab.Phone.isRegistered(),
     current: { state: 'idle' },
+    others: [],
     incoming: [],
     revision: 0,
   });
@@ -36,12 +39,18 @@ export function usePhone(confab: Confab): PhoneView {
   useEffect(() => {
     const { Phone } = confab;
     const update = (change: (previous: PhoneView) => Partial<PhoneView>): void => {
-      setView((previous) => ({
-        ...previous,
-        ...change(previous),
-        revision: previous.revision + 1,
-      }));
+      setView((previous) => {
+        const next = { ...previous, ...change(previous) };
+        const current = next.current;
+        const currentCall = current.state === 'idle' ? undefined : current.call;
+        // Everything established that is not on the call panel: auto-held by the SDK.
+        const others = Phone.getCallSessions().filter(
+          (call) => call.isEstablished() && (currentCall === undefined || !call.is(currentCall)),
+        );
+        return { ...next, others, revision: previous.revision + 1 };
+      });
     };
+    const refresh = (): void => update(() => ({}));
     const setCurrent = (current: CallView): void => update(() => ({ current }));
     const endCurrent = (
       call: CallSession,
@@ -84,6 +93,10 @@ export function usePhone(confab: Confab): PhoneView {
         })),
       ),
       Phone.on(Phone.ON_CALL_ACCEPTED, (call) => setCurrent({ state: 'active', call })),
+      Phone.on(Phone.ON_CALL_HELD, refresh),
+      Phone.on(Phone.ON_CALL_RESUMED, (call) => setCurrent({ state: 'active', call })),
+      Phone.on(Phone.ON_CALL_MUTED, refresh),
+      Phone.on(Phone.ON_CALL_UNMUTED, refresh),
       Phone.on(Phone.ON_CALL_REJECTED, (call) => endCurrent(call, 'rejected')),
       Phone.on(Phone.ON_CALL_CANCELED, (call) => endCurrent(call, 'canceled')),
       Phone.on(Phone.ON_CALL_FAILED, (call, error) => endCurrent(call, 'failed', error.message)),

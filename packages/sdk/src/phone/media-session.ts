@@ -205,7 +205,13 @@ export class MediaSession implements SessionDescriptionHandler {
       return false;
     }
     try {
-      dtmf.insertDTMF(tones, options?.duration ?? 100, options?.interToneGap ?? 70);
+      // insertDTMF() replaces the tones still waiting to be played (WebRTC §7.2): queue after
+      // them so that quick key presses are all sent.
+      dtmf.insertDTMF(
+        dtmf.toneBuffer + tones,
+        options?.duration ?? 100,
+        options?.interToneGap ?? 70,
+      );
     } catch (error) {
       this.#options.logger.debug({ err: error }, 'insertDTMF refused');
       return false;
