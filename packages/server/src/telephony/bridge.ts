@@ -53,6 +53,9 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
     for (const channel of [a, b]) {
       this.#channels.add(channel);
       channel.bridges.add(this.id);
+    }
+    // Only once both are in: each update already shows the other as `talking_to`.
+    for (const channel of [a, b]) {
       channel.emit('updated');
     }
   }
