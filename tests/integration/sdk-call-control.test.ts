@@ -155,6 +155,8 @@ describe('SDK mid-call controls through a real Confab server', () => {
     await waitFor('the calld mute request', () =>
       alice.http.some((x) => x.method === 'PUT' && x.path === path && x.status !== 0),
     );
+    expect(alice.http.find((x) => x.path === path)!.status).toBe(204);
+    expect(serverChannel(outgoing.sipCallId).muted).toBe(true);
 
     const unmuted = alice.next(PhoneEvent.ON_CALL_UNMUTED);
     alice.confab.Phone.unmute(outgoing);
@@ -162,6 +164,7 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(outgoing.isMuted()).toBe(false);
     expect(await hears(atCallee, ALICE_HZ)).toBe(true);
     expect(alice.http.some((x) => x.method === 'PUT' && x.path.endsWith('/mute/stop'))).toBe(true);
+    expect(serverChannel(outgoing.sipCallId).muted).toBe(false);
   });
 
   it('sendDTMF(tone, callSession) without an RTCDTMFSender (wrtc) falls back to SIP INFO dtmf-relay, which the server decodes', async () => {
@@ -225,5 +228,62 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(refer[0]!.header('refer-to')).toMatch(/^<?sip:1999@/);
     expect(outgoing.isEstablished()).toBe(true);
     expect(await hears(atCallee, ALICE_HZ)).toBe(true);
+  });
+
+  it('accepting a second incoming call holds the established one', async () => {
+    const { client: alice, user: aliceUser } = await person('Alice', ALICE_HZ);
+    const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+    const { client: carol } = await person('Carol', CAROL_HZ);
+    const first = await connect(alice, bob, bobUser.extension);
+
+    const { incoming } = await ring(carol, alice, aliceUser.extension);
+    // Ringing alone holds nothing.
+    expect(first.outgoing.isOnHold()).toBe(false);
+    const held = alice.next(PhoneEvent.ON_CALL_HELD);
+    const accepted = carol.next(PhoneEvent.ON_CALL_ACCEPTED);
+    await alice.confab.Phone.accept(incoming);
+    expect(await held).toEqual([first.outgoing]);
+    await accepted;
+    expect(first.outgoing.isOnHold()).toBe(true);
+    expect(alice.confab.Phone.getCurrentCallSession()).toBe(incoming);
+    expect(await hears(first.atCallee, ALICE_HZ)).toBe(false);
+  });
+
+  describe('guards', () => {
+    it('hold, mute and DTMF need an established call of this phone', async () => {
+      const { client: alice } = await person('Alice', ALICE_HZ);
+      const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+      const { outgoing, incoming } = await ring(alice, bob, bobUser.extension);
+      await expect(alice.confab.Phone.hold(outgoing)).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+      await expect(bob.confab.Phone.sendDTMF('1', incoming)).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+      // Another phone's call is unknown here.
+      let thrown: unknown;
+      try {
+        alice.confab.Phone.mute(incoming);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toMatchObject({ code: PhoneErrorCode.CallNotFound });
+      await expect(alice.confab.Phone.transfer(outgoing, ' ')).rejects.toThrow(TypeError);
+    });
+
+    it('hold or resume while a hold re-INVITE is in flight is refused (RFC 3261 §14.1); the first one completes', async () => {
+      const { client: alice } = await person('Alice', ALICE_HZ);
+      const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+      const { outgoing } = await connect(alice, bob, bobUser.extension);
+      const first = alice.confab.Phone.hold(outgoing);
+      await expect(alice.confab.Phone.resume(outgoing)).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+      await expect(alice.confab.Phone.hold(outgoing)).rejects.toMatchObject({
+        code: 'INVALID_STATE',
+      });
+      expect(await first).toBe(true);
+      expect(outgoing.isOnHold()).toBe(true);
+    });
   });
 });
