@@ -244,3 +244,121 @@ describe('Auth.logout', () => {
     expect(server.seen).toEqual([]);
   });
 });
+
+describe('Auth token refresh', () => {
+  /** Login routes whose token carries a refresh token; refreshes answer `refreshReply`. */
+  function refreshServer(
+    refreshReply: () => Reply,
+    expiresAt = '2030-01-02T03:04:05.000',
+  ): { fetch: FetchLike; bodies: unknown[] } {
+    const bodies: unknown[] = [];
+    const base = fixedServer(LOGIN_ROUTES).fetch;
+    const fetch: FetchLike = (url, init) => {
+      if (init.method === 'POST' && new URL(url).pathname === '/api/auth/0.1/token') {
+        const body = JSON.parse(init.body as string) as Record<string, unknown>;
+        bodies.push(body);
+        const reply: Reply =
+          body['refresh_token'] === undefined
+            ? {
+                status: 200,
+                body: {
+                  data: {
+                    ...(TOKEN_OK as { body: { data: object } }).body.data,
+                    refresh_token: 'refresh-1',
+                    utc_expires_at: expiresAt,
+                  },
+                },
+              }
+            : refreshReply();
+        if (reply === 'network-error') {
+          return Promise.reject(new TypeError('fetch failed'));
+        }
+        return Promise.resolve(new Response(JSON.stringify(reply.body), { status: reply.status }));
+      }
+      return base(url, init);
+    };
+    return { fetch, bodies };
+  }
+
+  const FAILED: Reply = { status: 401, body: { reason: ['Authentication Failed'] } };
+
+  it('reports a failed refresh once to setOnRefreshTokenError until a refresh succeeds, and resolves null', async () => {
+    let reply: Reply = FAILED;
+    const server = refreshServer(() => reply);
+    const auth = makeAuth(server.fetch);
+    auth.setHost('http://127.0.0.1:9');
+    auth.setClientId('unit');
+    await auth.logIn('alice', 'pw');
+    const errors: unknown[] = [];
+    auth.setOnRefreshTokenError((error) => errors.push(error));
+    expect(await auth.forceRefreshToken()).toBeNull();
+    expect(await auth.forceRefreshToken()).toBeNull();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: ApiErrorCode.HttpError, status: 401 });
+
+    reply = {
+      status: 200,
+      body: { data: { ...(TOKEN_OK as { body: { data: object } }).body.data, token: 'token-2' } },
+    };
+    expect(await auth.forceRefreshToken()).toBe('token-2');
+    expect(auth.getSession()?.token).toBe('token-2');
+    expect(auth.getSession()?.refreshToken).toBe('refresh-1');
+    reply = FAILED;
+    expect(await auth.forceRefreshToken()).toBeNull();
+    expect(errors).toHaveLength(2);
+  });
+
+  it('does not renew after logout, and a refresh in flight at logout is discarded', async () => {
+    let release: (reply: Reply) => void = () => undefined;
+    const server = refreshServer(() => FAILED);
+    const held: FetchLike = (url, init) =>
+      typeof init.body === 'string' && init.body.includes('refresh_token')
+        ? new Promise<Reply>((resolve) => {
+            release = resolve;
+          }).then(
+            (reply) =>
+              new Response(JSON.stringify((reply as { body: unknown }).body), {
+                status: (reply as { status: number }).status,
+              }),
+          )
+        : server.fetch(url, init);
+    const auth = makeAuth(held);
+    auth.setHost('http://127.0.0.1:9');
+    auth.setClientId('unit');
+    await auth.logIn('alice', 'pw');
+    const refreshed: string[] = [];
+    auth.setOnRefreshToken((token) => refreshed.push(token));
+    const pending = auth.forceRefreshToken();
+    await auth.logout();
+    release({
+      status: 200,
+      body: { data: { ...(TOKEN_OK as { body: { data: object } }).body.data, token: 'late' } },
+    });
+    expect(await pending).toBeNull();
+    expect(refreshed).toEqual([]);
+    expect(auth.getSession()).toBeUndefined();
+  });
+
+  it('request() without a refresh token rethrows the 401 without refreshing', async () => {
+    const server = fixedServer({
+      ...LOGIN_ROUTES,
+      'GET /api/calld/1.0/users/me/calls': { status: 401, body: { reason: ['Unauthorized'] } },
+    });
+    const auth = makeAuth(server.fetch);
+    auth.setHost('http://127.0.0.1:9');
+    await auth.logIn('alice', 'pw');
+    const error = await rejection(
+      auth.request({ method: 'GET', path: '/api/calld/1.0/users/me/calls', parse: () => 0 }),
+    );
+    expect(error).toMatchObject({ status: 401 });
+    expect(server.seen.filter((s) => s.method === 'POST')).toHaveLength(1);
+  });
+
+  it('setClientId() refuses an empty or oversized client id (wazo-auth accepts 1–1024 characters)', () => {
+    const auth = makeAuth(fixedServer({}).fetch);
+    expect(() => auth.setClientId('')).toThrow(TypeError);
+    expect(() => auth.setClientId('x'.repeat(1025))).toThrow(TypeError);
+    auth.init('app', 600);
+    expect(auth.getClientId()).toBe('app');
+  });
+});

@@ -277,4 +277,25 @@ describe('ConfabWebsocket (wazo-websocketd v2 client)', () => {
     send(second, { op: 'event', code: 0, data: CALL_UPDATED });
     await until(() => received.length === 1, 'an event after re-open');
   });
+
+  it('drops a socket whose handshake does not complete in time (no init) and retries', async () => {
+    fake = await startFakeWebsocketd();
+    client = new ConfabWebsocket(runtime, { minDelay: 10, maxDelay: 20, handshakeTimeout: 100 });
+    const closes: unknown[] = [];
+    client.on(SocketEvent.ON_CLOSE, (event) => closes.push(event));
+    client.open(`http://127.0.0.1:${fake.port}`, { token: 't' });
+    const silent = await fake.nextPeer();
+    const closed = new Promise<number>((resolve) => silent.socket.once('close', resolve));
+    expect(await closed).toBe(4000);
+    expect(closes).toEqual([{ code: 4000, reason: 'handshake timeout' }]);
+    const retry = await fake.nextPeer();
+    send(retry, { op: 'init', code: 0, data: { version: 2 } });
+    await until(() => retry.frames.length === 2, 'handshake on the retry');
+    send(retry, { op: 'start', code: 0, data: null });
+    await until(() => client!.isOpen(), 'open on the retry');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Once started, the handshake timer no longer applies.
+    expect(client.isOpen()).toBe(true);
+    expect(fake.peers).toHaveLength(2);
+  });
 });

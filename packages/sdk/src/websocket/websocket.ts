@@ -92,9 +92,23 @@ export interface ReconnectPolicy {
   maxDelay: number;
   /** @default 1.3 */
   factor: number;
+  /**
+   * Milliseconds from opening the socket to the `start` acknowledgement; a socket that takes
+   * longer (a silent network, a server that never sends `init`) is dropped and retried.
+   * @default 10000
+   */
+  handshakeTimeout: number;
 }
 
-const DEFAULT_RECONNECT: ReconnectPolicy = { minDelay: 1000, maxDelay: 10_000, factor: 1.3 };
+const DEFAULT_RECONNECT: ReconnectPolicy = {
+  minDelay: 1000,
+  maxDelay: 10_000,
+  factor: 1.3,
+  handshakeTimeout: 10_000,
+};
+
+/** Our close code for a handshake that took too long (application range, RFC 6455 §7.4.2). */
+const CLOSE_HANDSHAKE_TIMEOUT = 4000;
 
 /** Close codes of wazo-websocketd (spec §8.3). */
 const CLOSE_NO_TOKEN = 4001;
@@ -185,6 +199,7 @@ export class ConfabWebsocket {
   #userUuid: string | undefined;
   #socket: WebSocketLike | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt = 0;
 
   constructor(runtime: SdkRuntime, reconnect: Partial<ReconnectPolicy> = {}) {
@@ -280,6 +295,7 @@ export class ConfabWebsocket {
   /** Closes the socket and stops reconnecting; listeners are kept. Idempotent. */
   close(): void {
     this.#clearTimer();
+    this.#clearHandshakeTimer();
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket !== undefined) {
@@ -321,6 +337,13 @@ export class ConfabWebsocket {
       return;
     }
     this.#socket = socket;
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = undefined;
+      if (this.#socket === socket && this.#state !== WebsocketState.Open) {
+        this.#logger.warn({}, 'event websocket: no start acknowledgement in time, reconnecting');
+        this.#dropSocket(CLOSE_HANDSHAKE_TIMEOUT, 'handshake timeout');
+      }
+    }, this.#reconnect.handshakeTimeout);
     socket.onopen = () => {
       if (this.#socket === socket) {
         this.#emitter.emit(SocketEvent.ON_OPEN);
@@ -364,6 +387,7 @@ export class ConfabWebsocket {
         }
         this.#transition(WebsocketState.Open);
         this.#attempt = 0;
+        this.#clearHandshakeTimer();
         this.#emitter.emit(SocketEvent.INITIALIZED);
         return;
       case 'event':
@@ -397,6 +421,7 @@ export class ConfabWebsocket {
 
   #onClose(code: number, reason: string): void {
     this.#socket = undefined;
+    this.#clearHandshakeTimer();
     this.#logger.info({ code, reason }, 'event websocket closed');
     this.#emitter.emit(SocketEvent.ON_CLOSE, { code, reason });
     if (code === CLOSE_NO_TOKEN || code === CLOSE_AUTH_FAILED) {
@@ -410,6 +435,7 @@ export class ConfabWebsocket {
 
   /** Closes the current socket ourselves and reconnects after the backoff delay. */
   #dropSocket(code: number, reason: string): void {
+    this.#clearHandshakeTimer();
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket !== undefined) {
@@ -458,6 +484,13 @@ export class ConfabWebsocket {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
+    }
+  }
+
+  #clearHandshakeTimer(): void {
+    if (this.#handshakeTimer !== undefined) {
+      clearTimeout(this.#handshakeTimer);
+      this.#handshakeTimer = undefined;
     }
   }
 
