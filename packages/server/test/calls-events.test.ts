@@ -204,6 +204,27 @@ describe('call events (wazo spec §4.4)', () => {
     expect(messages[5]?.data).toEqual({ call_id: alice.id, digit: '5', user_uuid: ALICE });
   });
 
+  it('keeps a server hold when the endpoint re-INVITEs without holding, and reports one hold for both holders', () => {
+    const control = new TestCallControl();
+    const { alice } = aliceCallsBob(control, { alice: ALICE, bob: BOB });
+    const messages = publisherOn(control);
+
+    alice.setOnHold(true, 'server');
+    alice.setOnHold(false, 'endpoint');
+    expect(alice.onHold).toBe(true);
+    alice.setOnHold(true, 'endpoint');
+    alice.setOnHold(false, 'server');
+    expect(alice.onHold).toBe(true);
+    alice.setOnHold(false, 'endpoint');
+    expect(alice.onHold).toBe(false);
+    expect(messages.map((m) => m.name)).toEqual([
+      'call_held',
+      'call_updated',
+      'call_resumed',
+      'call_updated',
+    ]);
+  });
+
   it('escapes the user uuid in the required ACL and skips channels without an owner', () => {
     expect(callEventsAcl('a.b#c*')).toBe('events.calls.a__DOT__b__HASH__c__STAR__');
     const control = new TestCallControl();

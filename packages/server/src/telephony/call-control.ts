@@ -542,7 +542,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     if (channel.legId !== undefined && !channel.ended) {
       await this.#options.media.setHeld(channel.legId, held);
     }
-    channel.setOnHold(held);
+    channel.setOnHold(held, 'server');
   }
 
   /**

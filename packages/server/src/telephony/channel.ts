@@ -139,7 +139,9 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
   answerTime: Date | null = null;
   hangupTime: Date | null = null;
   hangupCause: HangupCause | null = null;
+  /** Held by its endpoint (re-INVITE) or by the server (calld hold API): Wazo's `on_hold`. */
   onHold = false;
+  #heldBy = { endpoint: false, server: false };
   muted = false;
   /** Media leg id in the media engine (set by call control). */
   legId: string | undefined;
@@ -238,15 +240,19 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
   }
 
   /**
-   * Sets the hold flag (from the endpoint's re-INVITE or the calld hold API) and tells
-   * listeners: `held`/`resumed`, then `updated`. No-op when unchanged.
+   * Records a hold or resume by `by` (the endpoint's re-INVITE, or the server for the calld hold
+   * API). The two are independent — an endpoint's ordinary re-INVITE does not lift a server hold
+   * — and `onHold` is true while either holds. Listeners hear `held`/`resumed` then `updated`
+   * when `onHold` changes.
    */
-  setOnHold(held: boolean): void {
-    if (this.onHold === held) {
+  setOnHold(held: boolean, by: 'endpoint' | 'server' = 'server'): void {
+    this.#heldBy = { ...this.#heldBy, [by]: held };
+    const onHold = this.#heldBy.endpoint || this.#heldBy.server;
+    if (this.onHold === onHold) {
       return;
     }
-    this.onHold = held;
-    this.emit(held ? 'held' : 'resumed');
+    this.onHold = onHold;
+    this.emit(onHold ? 'held' : 'resumed');
     this.emit('updated');
   }
 
@@ -500,12 +506,12 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     } else {
       respondIfAlive(tx, response);
     }
-    if (held !== this.onHold) {
+    if (held !== this.#heldBy.endpoint) {
       this.logger.info(
         { held },
         held ? 'endpoint put the call on hold' : 'endpoint resumed the call',
       );
-      this.setOnHold(held);
+      this.setOnHold(held, 'endpoint');
     }
   }
 
