@@ -186,9 +186,31 @@ describe('phone page mid-call controls (Chromium ↔ Chromium, plus a Node SDK c
     expect(hears(await heardAt(bob), ALICE_HZ), diagnostics()).toBe(true);
     expect(hears(await heardAt(alice), BOB_HZ), diagnostics()).toBe(true);
 
+    await alice.page.evaluate(() => {
+      const w = window as unknown as { endedEvents: string[] };
+      w.endedEvents = [];
+      const { Websocket } = window.confabPhone;
+      Websocket.on(Websocket.CALL_ENDED, ({ data }) => {
+        w.endedEvents.push(String(data['sip_call_id']));
+      });
+    });
+    const [bobCallId, carolCallId] = await alice.page.evaluate(() => {
+      const phone = window.confabPhone.Phone;
+      const current = phone.getCurrentCallSession()!;
+      const other = phone.getCallSessions().find((c) => !c.is(current))!;
+      return [current.sipCallId, other.sipCallId];
+    });
     await alice.page.getByTestId('held-call-hangup').click();
     await alice.page.getByTestId('held-calls').waitFor({ state: 'detached' });
     await alice.page.getByTestId('call-hangup').click();
     await Promise.all([waitForCallState(alice.page, 'ended'), waitForCallState(bob.page, 'ended')]);
+    // Both of alice's legs ended, each reported once on her event websocket.
+    await alice.page.waitForFunction(
+      () => (window as unknown as { endedEvents: string[] }).endedEvents.length >= 2,
+    );
+    const ended = await alice.page.evaluate(
+      () => (window as unknown as { endedEvents: string[] }).endedEvents,
+    );
+    expect([...ended].sort()).toEqual([bobCallId, carolCallId].sort());
   });
 });

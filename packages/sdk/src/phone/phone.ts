@@ -475,6 +475,8 @@ export class ConfabPhone {
    * Calls `number` (`sip:{number}@{host}`); resolves with its CallSession once the INVITE is sent.
    * `onCallOutgoing` fires before; then `onProgress`, `onCallAccepted` or `onCallRejected`, and
    * always `onCallEnded` last.
+   * An established current call is put on hold first (spec wazo-js-sdk §3.2); if the server
+   * refuses that hold, the new call is not placed and the hold's error is thrown.
    * @throws TypeError for an empty number; PhoneError `PHONE_NOT_CONNECTED`,
    *   `PHONE_MEDIA_FAILED` or `PHONE_CALL_FAILED` (the call then also emits its failure events)
    */
