@@ -393,6 +393,68 @@ describe('calld 1.0 calls on a real server', () => {
     await ended;
   });
 
+  it('rejects bad input on every endpoint with the Wazo error, never a 500 nor a crash', async () => {
+    const { alice, outgoing } = await conversation();
+    const id = outgoing.callId;
+    const cases: [
+      method: string,
+      path: string,
+      body: string | undefined,
+      status: number,
+      error: string,
+    ][] = [
+      ['GET', '?application=' + 'x'.repeat(2000), undefined, 400, 'invalid-data'],
+      ['POST', '', undefined, 400, 'invalid-data'],
+      ['POST', '', '{"extension":', 400, 'invalid-data'],
+      ['POST', '', '{"extension":1002}', 400, 'invalid-data'],
+      ['POST', '', '{"extension":"1002","variables":{"A":""}}', 400, 'invalid-data'],
+      ['POST', '', '{"extension":"1002","line_id":"x"}', 400, 'invalid-data'],
+      ['DELETE', `/${id}`, '[', 400, 'invalid-data'],
+      ['DELETE', '/%00', undefined, 404, 'no-such-call'],
+      ['PUT', `/${id}/mute/start`, '{"a":', 400, 'invalid-data'],
+      ['PUT', `/${id}/mute/sideways`, undefined, 404, 'not-found'],
+      ['PUT', `/${id}/hold/stop`, '\u0000', 400, 'invalid-data'],
+      ['PUT', '/..%2F..%2F/hold/start', undefined, 404, 'no-such-call'],
+      ['PUT', '/%23.%2A/answer', undefined, 404, 'no-such-call'],
+      ['PUT', `/${id}/dtmf`, undefined, 400, 'invalid-data'],
+      ['PUT', `/${id}/dtmf?digits=`, undefined, 400, 'invalid-data'],
+      ['PUT', `/${id}/dtmf?digits=1;2`, undefined, 400, 'invalid-data'],
+      ['PUT', `/${id}/dtmf?digits=${'9'.repeat(500)}`, undefined, 400, 'invalid-data'],
+    ];
+    for (const [method, path, body, status, error] of cases) {
+      const response = await fetch(`${confab.origin}${CALLS}${path}`, {
+        method,
+        headers: { 'x-auth-token': alice.token, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+      const json = (await response.json()) as { error_id?: string };
+      expect({
+        method,
+        path: path.slice(0, 40),
+        status: response.status,
+        error: json.error_id,
+      }).toEqual({
+        method,
+        path: path.slice(0, 40),
+        status,
+        error,
+      });
+    }
+    // Nothing was done to the call by any of them.
+    expect(await myCalls(alice.token)).toMatchObject([
+      { call_id: id, status: 'Up', muted: false, on_hold: false },
+    ]);
+    const unauthenticated = await fetch(`${confab.origin}${CALLS}/${id}`, { method: 'DELETE' });
+    expect(unauthenticated.status).toBe(401);
+    // A URL that is not valid percent-encoded UTF-8 never reaches the route: the router answers
+    // 400 itself (its own body, not the APIException shape).
+    const badUrl = await fetch(`${confab.origin}${CALLS}/%FF/answer`, {
+      method: 'PUT',
+      headers: { 'x-auth-token': alice.token },
+    });
+    expect(badUrl.status).toBe(400);
+  });
+
   it('delivers my call events, and only mine, on the event websocket', async () => {
     const a = await person('Alice', ALICE_HZ);
     const b = await person('Bob', BOB_HZ);
