@@ -329,9 +329,16 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       isCaller: true,
     });
     this.#adopt(channel);
-    const legId = await media.createLeg(binding.webrtc ? 'webrtc' : 'rtp', channel.id);
-    this.#attachLeg(channel, legId);
-    const offer = await media.createOffer(legId);
+    let offer: string;
+    try {
+      const legId = await media.createLeg(binding.webrtc ? 'webrtc' : 'rtp', channel.id);
+      this.#attachLeg(channel, legId);
+      offer = await media.createOffer(legId);
+    } catch (error) {
+      // No INVITE went out: end the adopted channel (call_ended, leg released) and report.
+      channel.hangup(HangupCause.TemporaryFailure);
+      throw error;
+    }
     if (channel.ended) {
       return channel;
     }

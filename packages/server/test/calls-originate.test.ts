@@ -1,0 +1,106 @@
+/**
+ * CallControl.originate's failure paths without a network (its happy path, with real phones,
+ * is in tests/integration/calld-calls.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '@confab/core';
+import type { SipStack } from '../src/sip/stack.js';
+import type { SipAuthenticator } from '../src/telephony/authenticator.js';
+import {
+  CallControl,
+  OriginateError,
+  OriginateErrorCode,
+  type OriginateRequest,
+} from '../src/telephony/call-control.js';
+import type { Channel } from '../src/telephony/channel.js';
+import type { MediaControl } from '../src/telephony/media-control.js';
+import type { Binding, Registrar } from '../src/telephony/registrar.js';
+import { MemoryStore } from './api.fixtures.js';
+import { FixedClock } from './calls.fixtures.js';
+
+function setUp(options: { bindings: number; media: Partial<MediaControl> }) {
+  const store = new MemoryStore();
+  const alice = store.addUser({ username: 'alice', password: 'x', firstname: 'Alice' });
+  const bob = store.addUser({ username: 'bob', password: 'x', firstname: 'Bob' });
+  const line = store.addLine({ userUuid: alice.uuid, extension: '1001', webrtc: true });
+  store.addLine({ userUuid: bob.uuid, extension: '1002', webrtc: true });
+  const binding = { webrtc: true } as Binding;
+  const registrar = {
+    contactsFor: () => Array.from({ length: options.bindings }, () => binding),
+  } as unknown as Registrar;
+  const closed: string[] = [];
+  const media: MediaControl = {
+    createLeg: () => Promise.resolve('leg-1'),
+    createOffer: () => Promise.resolve('v=0\r\n'),
+    acceptOffer: () => Promise.reject(new Error('unused')),
+    acceptAnswer: () => Promise.reject(new Error('unused')),
+    bridge: () => Promise.reject(new Error('unused')),
+    unbridge: () => Promise.resolve(),
+    closeLeg: (legId) => {
+      closed.push(legId);
+      return Promise.resolve();
+    },
+    setMuted: () => Promise.resolve(),
+    setHeld: () => Promise.resolve(),
+    onEvent: () => () => undefined,
+    ...options.media,
+  };
+  const control = new CallControl({
+    stack: {} as SipStack,
+    store,
+    registrar,
+    authenticator: {} as SipAuthenticator,
+    media,
+    clock: new FixedClock(),
+    logger: silentLogger,
+    domain: 'confab.test',
+  });
+  const ended: Channel[] = [];
+  control.on('channelEnded', (channel) => ended.push(channel));
+  const request = (extension: string): OriginateRequest => ({ line, extension });
+  return { control, request, ended, closed };
+}
+
+function originateError(code: OriginateErrorCode): (error: unknown) => boolean {
+  return (error) => error instanceof OriginateError && error.code === code;
+}
+
+describe('CallControl.originate', () => {
+  it('rejects an unknown extension before creating any channel', async () => {
+    const { control, request } = setUp({ bindings: 1, media: {} });
+    await expect(control.originate(request('9999'))).rejects.toSatisfy(
+      originateError(OriginateErrorCode.InvalidExtension),
+    );
+    expect(control.channels.size).toBe(0);
+  });
+
+  it("rejects when the user's line has no registered device", async () => {
+    const { control, request } = setUp({ bindings: 0, media: {} });
+    await expect(control.originate(request('1002'))).rejects.toSatisfy(
+      originateError(OriginateErrorCode.OriginUnavailable),
+    );
+    expect(control.channels.size).toBe(0);
+  });
+
+  it("ends the user's leg and releases its media when the offer cannot be made", async () => {
+    const { control, request, ended, closed } = setUp({
+      bindings: 1,
+      media: { createOffer: () => Promise.reject(new Error('no ports')) },
+    });
+    await expect(control.originate(request('1002'))).rejects.toThrow('no ports');
+    expect(control.channels.size).toBe(0);
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toMatchObject({ isCaller: true, dialedExtension: '1002', hangupCause: 41 });
+    expect(closed).toEqual(['leg-1']);
+  });
+
+  it("ends the user's leg when its media leg cannot be created", async () => {
+    const { control, request, ended } = setUp({
+      bindings: 1,
+      media: { createLeg: () => Promise.reject(new Error('worker gone')) },
+    });
+    await expect(control.originate(request('1002'))).rejects.toThrow('worker gone');
+    expect(control.channels.size).toBe(0);
+    expect(ended).toHaveLength(1);
+  });
+});
