@@ -328,6 +328,22 @@ describe('calld 1.0 /users/me/calls', () => {
     ]);
   });
 
+  it('accepts the requests as @wazo/sdk sends them: JSON content type with a `null` or empty body', async () => {
+    const json = { 'content-type': 'application/json' };
+    const muted = await inject(
+      { method: 'PUT', url: callUrl(w.alice.id, '/mute/start'), headers: json, payload: 'null' },
+      w.aliceToken,
+    );
+    expect(muted.statusCode).toBe(204);
+    const hungUp = await inject(
+      { method: 'DELETE', url: callUrl(w.alice.id, ''), headers: json },
+      w.aliceToken,
+    );
+    expect(hungUp.statusCode).toBe(204);
+    expect(w.control.calls).toEqual([`mute ${w.alice.id} true`]);
+    expect(w.alice.ended).toBe(true);
+  });
+
   it('plays DTMF digits 0-9, * and # with 204', async () => {
     const response = await inject(
       {
