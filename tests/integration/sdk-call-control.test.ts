@@ -249,6 +249,29 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(await hears(first.atCallee, ALICE_HZ)).toBe(false);
   });
 
+  it('connect({ audio, video }) as the seeds write it sets the media constraints of calls', async () => {
+    const user = await confab.addUser({ firstname: 'Seed', lastname: 'Control' });
+    const { user: bobUser } = await person('Bob', BOB_HZ);
+    const client = createSdkClient({ frequency: ALICE_HZ, origin: confab.origin });
+    clients.push(client);
+    const asked: MediaStreamConstraints[] = [];
+    await client.confab.Auth.logIn(user.username, user.password);
+    await client.confab.Phone.connect({
+      audio: { echoCancellation: false },
+      video: true,
+      iceGatheringTimeout: 1000,
+      platform: {
+        getUserMedia: (constraints) => {
+          asked.push(constraints);
+          return Promise.resolve(client.tone.createStream());
+        },
+      },
+    });
+    await client.confab.Phone.call(bobUser.extension);
+    // Video is only asked for calls placed with video.
+    expect(asked).toEqual([{ audio: { echoCancellation: false }, video: false }]);
+  });
+
   describe('guards', () => {
     it('hold, mute and DTMF need an established call of this phone', async () => {
       const { client: alice } = await person('Alice', ALICE_HZ);

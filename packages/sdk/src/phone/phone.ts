@@ -69,6 +69,13 @@ export interface PhoneConnectOptions {
    * with video. @default { audio: true, video: false }
    */
   media?: { audio?: boolean | MediaTrackConstraints; video?: boolean | MediaTrackConstraints };
+  /**
+   * Shorthand of `media.audio`, as the seeds' examples write it (`connect({ audio: true,
+   * video: true })`, which `@wazo/sdk` silently ignores). `media` wins when both are given.
+   */
+  audio?: boolean | MediaTrackConstraints;
+  /** Shorthand of `media.video` (see {@link PhoneConnectOptions.audio}). */
+  video?: boolean | MediaTrackConstraints;
   /** STUN/TURN servers. @default [] (the server is expected to be reachable directly) */
   iceServers?: RTCIceServer[];
   /** Milliseconds to wait for ICE candidates before sending an offer or answer. @default 2000 */
@@ -337,7 +344,10 @@ export class ConfabPhone {
       server,
       session,
       platform,
-      media: { audio: options.media?.audio ?? true, video: options.media?.video ?? false },
+      media: {
+        audio: options.media?.audio ?? options.audio ?? true,
+        video: options.media?.video ?? options.video ?? false,
+      },
       iceServers: options.iceServers ?? [],
       iceGatheringTimeout: options.iceGatheringTimeout ?? 2000,
     };
