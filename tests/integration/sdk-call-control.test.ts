@@ -308,5 +308,24 @@ describe('SDK mid-call controls through a real Confab server', () => {
       expect(await first).toBe(true);
       expect(outgoing.isOnHold()).toBe(true);
     });
+
+    it('a hold in flight when the call is hung up settles (accepted first, or refused as the call ended)', async () => {
+      const { client: alice } = await person('Alice', ALICE_HZ);
+      const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
+      const { outgoing } = await connect(alice, bob, bobUser.extension);
+      const ended = alice.next(PhoneEvent.ON_CALL_ENDED);
+      const hold = alice.confab.Phone.hold(outgoing).then(
+        (changed) => ({ changed }),
+        (error: unknown) => ({ error }),
+      );
+      await alice.confab.Phone.hangup(outgoing);
+      await ended;
+      const outcome = await hold;
+      if ('error' in outcome) {
+        expect(outcome.error).toMatchObject({ code: 'INVALID_STATE' });
+      } else {
+        expect(outcome.changed).toBe(true);
+      }
+    });
   });
 });

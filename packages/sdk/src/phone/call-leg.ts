@@ -89,6 +89,8 @@ export class CallLeg {
   #hangupWhenEstablished = false;
   /** A hold or resume re-INVITE in flight (one at a time, RFC 3261 §14.1). */
   #reinvite: Promise<void> | undefined;
+  /** Rejecters of in-dialog requests (re-INVITE, REFER) waiting for their final response. */
+  readonly #pending = new Set<(error: Error) => void>();
   /** Mute asked before the media existed, applied when it is created. */
   #pendingMute = false;
 
@@ -300,7 +302,7 @@ export class CallLeg {
   async #sendHoldReinvite(media: MediaSession, held: boolean): Promise<void> {
     media.setHold(held);
     try {
-      await new Promise<void>((resolve, reject) => {
+      await this.#untilAnswered<void>((resolve, reject) => {
         this.session
           .invite({
             requestDelegate: {
@@ -331,6 +333,25 @@ export class CallLeg {
       media.setHold(!held);
       throw error;
     }
+  }
+
+  /**
+   * A promise for an in-dialog request's outcome that also rejects if the call ends first (its
+   * final response may then never be reported).
+   */
+  #untilAnswered<T>(
+    executor: (resolve: (value: T) => void, reject: (error: unknown) => void) => void,
+  ): Promise<T> {
+    let abort: ((error: Error) => void) | undefined;
+    return new Promise<T>((resolve, reject) => {
+      abort = reject;
+      this.#pending.add(reject);
+      executor(resolve, reject);
+    }).finally(() => {
+      if (abort !== undefined) {
+        this.#pending.delete(abort);
+      }
+    });
   }
 
   /**
@@ -366,13 +387,13 @@ export class CallLeg {
    * Blind transfer (RFC 3515): REFER with `Refer-To: target`; once the REFER is accepted our leg
    * is hung up, as `@wazo/sdk` does.
    * @throws InvalidStateError if the call is not established; PhoneError `PHONE_CALL_FAILED` with
-   *   the SIP status when the REFER is refused (Confab's server answers 405 today)
+   *   the SIP status when the REFER is refused (Confab's server answers 501 today)
    */
   async refer(target: URI): Promise<void> {
     if (this.#state !== CallLegState.Established) {
       throw new InvalidStateError(`cannot transfer a call in state ${this.#state}`);
     }
-    await new Promise<void>((resolve, reject) => {
+    await this.#untilAnswered<void>((resolve, reject) => {
       this.session
         .refer(target, {
           requestDelegate: {
@@ -464,6 +485,9 @@ export class CallLeg {
     }
     const wasEstablished = this.#state === CallLegState.Established;
     this.#transition(CallLegState.Terminated);
+    for (const abort of [...this.#pending]) {
+      abort(new InvalidStateError('the call ended before the server answered'));
+    }
     this.callSession.endTime = new Date();
     this.callSession.ringing = false;
     this.#media?.close();
