@@ -11,7 +11,6 @@
 import { ConfabError, TypedEmitter, isConfabError, type Logger } from '@confab/core';
 import {
   bodyText,
-  formatUri as formatUriText,
   getFrom,
   type Clock,
   type NameAddr,
@@ -23,7 +22,6 @@ import type { SipStack } from '../sip/stack.js';
 import type { SipAuthenticator } from './authenticator.js';
 import type { Binding, Registrar } from './registrar.js';
 import {
-  ChannelState,
   InboundChannel,
   OutboundChannel,
   newChannelId,
@@ -32,7 +30,8 @@ import {
   type PartyId,
 } from './channel.js';
 import { Bridge, BridgeKind } from './bridge.js';
-import { HangupCause, causeForSipStatus } from './hangup-cause.js';
+import { CallAttempt, formatTarget, type ForkContext } from './call-attempt.js';
+import { HangupCause } from './hangup-cause.js';
 import type { LegKind, MediaControl } from './media-control.js';
 
 export interface CallControlEvents {
@@ -84,6 +83,8 @@ export interface OriginateRequest {
   /** What to dial once the device answered. */
   extension: string;
 }
+
+export { bestFailure } from './call-attempt.js';
 
 export class CallControl extends TypedEmitter<CallControlEvents> {
   readonly #options: CallControlOptions;
@@ -535,10 +536,10 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
    * audio toward its bridge, then the channel's `muted` flag changes (`updated`).
    */
   async setMuted(channel: Channel, muted: boolean): Promise<void> {
-    if (channel.legId !== undefined && !channel.ended) {
-      await this.#options.media.setMuted(channel.legId, muted);
+    await this.#applyToLeg(channel, (legId) => this.#options.media.setMuted(legId, muted));
+    if (!channel.ended) {
+      channel.setMuted(muted);
     }
-    channel.setMuted(muted);
   }
 
   /**
@@ -546,10 +547,28 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
    * its hold flag changes (`held`/`resumed`, `updated`). The endpoint is not re-INVITEd.
    */
   async setOnHold(channel: Channel, held: boolean): Promise<void> {
-    if (channel.legId !== undefined && !channel.ended) {
-      await this.#options.media.setHeld(channel.legId, held);
+    await this.#applyToLeg(channel, (legId) => this.#options.media.setHeld(legId, held));
+    if (!channel.ended) {
+      channel.setOnHold(held, 'server');
     }
-    channel.setOnHold(held, 'server');
+  }
+
+  /**
+   * Runs a media command on the channel's leg. A channel that hangs up meanwhile has its leg
+   * closed under the command: that failure is the hang-up's, not the caller's, and is dropped.
+   */
+  async #applyToLeg(channel: Channel, command: (legId: string) => Promise<void>): Promise<void> {
+    const legId = channel.legId;
+    if (legId === undefined || channel.ended) {
+      return;
+    }
+    try {
+      await command(legId);
+    } catch (error) {
+      if (!channel.ended) {
+        throw error;
+      }
+    }
   }
 
   /**
@@ -586,199 +605,6 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   }
 }
 
-interface ForkContext {
-  from: NameAddr;
-  to: NameAddr;
-  calleeLine: Line;
-  calleeParty: PartyId;
-  callerParty: PartyId;
-}
-
-/**
- * The calling side of a {@link CallAttempt}: the endpoint's inbound channel (we ring and answer
- * its INVITE), or the user's own, already answered leg of a call placed through calld.
- */
-interface CallingSide {
-  readonly channel: Channel;
-  /** A fork rings: tell the caller (180 on an inbound channel). */
-  ring(): void;
-  /** The winning fork answered: connect the caller (200 on an inbound channel). */
-  answer(): void;
-}
-
-/**
- * One call attempt from a calling channel to the callee's contacts: parallel forks, first
- * 2xx wins (§16.7 semantics for a B2BUA), ring timeout.
- */
-class CallAttempt {
-  readonly #control: CallControl;
-  readonly #caller: CallingSide;
-  readonly #inbound: Channel;
-  readonly #ringTimeoutMs: number;
-  readonly #forks = new Set<OutboundChannel>();
-  readonly #failures: number[] = [];
-  #winner: OutboundChannel | undefined;
-  #pending = 0;
-  #ringTimer: ReturnType<Clock['setTimeout']> | undefined;
-
-  constructor(control: CallControl, caller: CallingSide, ringTimeoutMs: number) {
-    this.#control = control;
-    this.#caller = caller;
-    this.#inbound = caller.channel;
-    this.#ringTimeoutMs = ringTimeoutMs;
-  }
-
-  async fork(bindings: readonly Binding[], context: ForkContext): Promise<void> {
-    const inbound = this.#inbound;
-    const control = this.#control;
-    this.#ringTimer = control.clock.setTimeout(() => {
-      if (!this.#winner && !inbound.ended) {
-        control.logger.info({ callId: inbound.id }, 'no answer: ring timeout');
-        this.#endForks(HangupCause.NoAnswer, false);
-        inbound.hangup(HangupCause.NoAnswer);
-      }
-    }, this.#ringTimeoutMs);
-    inbound.once('hungup', () => {
-      this.#stopRingTimer();
-      // Caller cancelled or hung up: stop ringing everywhere.
-      this.#endForks(HangupCause.NormalClearing, false);
-    });
-    this.#pending = bindings.length;
-    await Promise.all(
-      bindings.map(async (binding) => {
-        try {
-          await this.#startFork(binding, context);
-        } catch (error) {
-          control.logger.warn({ err: error, callId: inbound.id }, 'fork failed to start');
-          this.#forkFailed(503);
-        }
-      }),
-    );
-    if (inbound.ended) {
-      this.#stopRingTimer();
-    }
-  }
-
-  #stopRingTimer(): void {
-    if (this.#ringTimer !== undefined) {
-      this.#control.clock.clearTimeout(this.#ringTimer);
-      this.#ringTimer = undefined;
-    }
-  }
-
-  async #startFork(binding: Binding, context: ForkContext): Promise<void> {
-    const control = this.#control;
-    const inbound = this.#inbound;
-    const channel = await control.createOutbound(binding, inbound.id, context);
-    if (inbound.ended || this.#winner) {
-      channel.hangup(HangupCause.NormalClearing);
-      return;
-    }
-    this.#forks.add(channel);
-    const legId = channel.legId;
-    if (legId === undefined) {
-      throw new Error('outbound channel without media leg');
-    }
-    const offer = await control.media.createOffer(legId);
-    if (inbound.ended || this.#winner) {
-      channel.hangup(HangupCause.NormalClearing);
-      this.#forks.delete(channel);
-      return;
-    }
-    channel.outcome.on('progress', () => {
-      this.#caller.ring();
-    });
-    channel.outcome.on('answered', (sdp) => {
-      void this.#onAnswered(channel, sdp);
-    });
-    channel.outcome.on('rejected', (status) => {
-      this.#forks.delete(channel);
-      this.#forkFailed(status);
-    });
-    channel.invite({
-      target: formatTarget(binding),
-      flow: binding.flow,
-      from: context.from,
-      to: context.to,
-      sdp: offer,
-    });
-  }
-
-  async #onAnswered(channel: OutboundChannel, sdp: string): Promise<void> {
-    const control = this.#control;
-    const inbound = this.#inbound;
-    if (this.#winner || inbound.ended) {
-      channel.hangup(HangupCause.NormalClearing);
-      return;
-    }
-    this.#winner = channel;
-    this.#forks.delete(channel);
-    this.#endForks(HangupCause.NormalClearing, true);
-    this.#stopRingTimer();
-    const legId = channel.legId;
-    try {
-      if (legId === undefined) {
-        throw new Error('winner without media leg');
-      }
-      await control.media.acceptAnswer(legId, sdp);
-    } catch (error) {
-      control.logger.info({ err: error, callId: channel.id }, 'callee answer not acceptable');
-      channel.hangup(HangupCause.IncompatibleDestination);
-      inbound.hangup(HangupCause.IncompatibleDestination);
-      return;
-    }
-    if (inbound.ended || channel.ended) {
-      channel.hangup(HangupCause.NormalClearing);
-      inbound.hangup(HangupCause.NormalClearing);
-      return;
-    }
-    this.#caller.answer();
-    try {
-      await control.relay(inbound, channel);
-    } catch (error) {
-      control.logger.error({ err: error, callId: inbound.id }, 'bridging failed');
-      inbound.hangup(HangupCause.TemporaryFailure);
-      channel.hangup(HangupCause.TemporaryFailure);
-    }
-    if (inbound.state !== ChannelState.Up) {
-      channel.hangup(HangupCause.NormalClearing);
-    }
-  }
-
-  #forkFailed(status: number): void {
-    this.#failures.push(status);
-    this.#pending -= 1;
-    if (this.#pending > 0 || this.#winner || this.#inbound.ended) {
-      return;
-    }
-    this.#inbound.hangup(causeForSipStatus(bestFailure(this.#failures)));
-  }
-
-  #endForks(cause: HangupCause, completedElsewhere: boolean): void {
-    for (const fork of this.#forks) {
-      fork.hangup(cause, { completedElsewhere });
-    }
-    this.#forks.clear();
-  }
-}
-
-/** §16.7 step 6, adapted: 6xx wins; then 486 (busy); then the lowest 4xx; then 5xx → 503. */
-export function bestFailure(statuses: readonly number[]): number {
-  const global = statuses.find((status) => status >= 600);
-  if (global !== undefined) {
-    return global;
-  }
-  if (statuses.includes(486)) {
-    return 486;
-  }
-  const client = statuses.filter((status) => status >= 400 && status < 500).sort((a, b) => a - b);
-  if (client[0] !== undefined) {
-    // 408 from every fork means nobody answered in time.
-    return client.every((status) => status === 408) ? 480 : (client.find((s) => s !== 408) ?? 480);
-  }
-  return statuses.length > 0 ? 503 : 480;
-}
-
 function isWebSocketFlow(protocol: string): boolean {
   return protocol === 'WS' || protocol === 'WSS';
 }
@@ -800,9 +626,4 @@ function sipUri(user: string, host: string): SipUri {
     params: new Map(),
     headers: new Map(),
   };
-}
-
-function formatTarget(binding: Binding): string {
-  // The Request-URI is the registered contact (§10.2, §16.5); the flow decides where it goes.
-  return formatUriText(binding.contactUri);
 }
