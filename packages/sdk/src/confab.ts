@@ -43,7 +43,9 @@ export function createConfab(options: ConfabOptions = {}): Confab {
     platform: resolvePlatform(options.platform),
     logger: options.logger ?? silentLogger,
   };
-  const websocket = new ConfabWebsocket(runtime);
+  // The websocket asks Auth for a new token when the server refuses or expires its token; the
+  // refresh hands it back through updateToken() (nothing happens without a refresh token).
+  const websocket = new ConfabWebsocket(runtime, {}, () => void auth.forceRefreshToken());
   const auth = new ConfabAuth(runtime, {
     onAuthenticated: (server, session) => websocket.open(server, session),
     onTokenRefreshed: (token) => websocket.updateToken(token),

@@ -10,6 +10,8 @@ import { silentLogger } from '@confab/core';
 import { resolvePlatform } from '../src/platform.js';
 import type { SdkRuntime } from '../src/runtime.js';
 import { ConfabWebsocket, SocketEvent, WebsocketState } from '../src/websocket/websocket.js';
+import { createConfab } from '../src/confab.js';
+import type { FetchLike } from '../src/platform.js';
 import type { BusEvent } from '../src/websocket/websocket.js';
 
 interface Peer {
@@ -297,5 +299,73 @@ describe('ConfabWebsocket (wazo-websocketd v2 client)', () => {
     // Once started, the handshake timer no longer applies.
     expect(client.isOpen()).toBe(true);
     expect(fake.peers).toHaveLength(2);
+  });
+
+  it('asks for a new token on 4002 and 4003; on 4003 it also retries with backoff', async () => {
+    fake = await startFakeWebsocketd();
+    const refused: number[] = [];
+    client = new ConfabWebsocket(runtime, { minDelay: 10, maxDelay: 20 }, (code) =>
+      refused.push(code),
+    );
+    const first = await openStarted(client, fake);
+    first.socket.close(4003, 'token expired');
+    const second = await fake.nextPeer();
+    expect(refused).toEqual([4003]);
+    second.socket.close(4002, 'authentication failed');
+    await until(() => refused.length === 2, 'the second refusal');
+    expect(refused).toEqual([4003, 4002]);
+    expect(client.state).toBe(WebsocketState.Waiting);
+    // A normal close asks nothing.
+    client.updateToken('fresh');
+    const third = await fake.nextPeer();
+    third.socket.close(1011, 'bus lost');
+    await fake.nextPeer();
+    expect(refused).toEqual([4003, 4002]);
+  });
+
+  it('in an SDK instance: logIn opens it, a 4003 refreshes the token through Auth and reconnects with it, logout closes it', async () => {
+    fake = await startFakeWebsocketd();
+    const port = fake.port;
+    let issued = 0;
+    const json = (body: unknown): Response => new Response(JSON.stringify(body), { status: 200 });
+    const fetch: FetchLike = (url, init) => {
+      const path = new URL(url).pathname;
+      if (init.method === 'POST' && path === '/api/auth/0.1/token') {
+        issued++;
+        return Promise.resolve(
+          json({
+            data: {
+              token: `token-${issued}`,
+              refresh_token: 'refresh',
+              utc_expires_at: '2030-01-01T00:00:00.000',
+              acl: [],
+              metadata: { uuid: 'user', tenant_uuid: 'tenant' },
+            },
+          }),
+        );
+      }
+      if (init.method === 'GET' && path === '/api/confd/1.1/users/user') {
+        return Promise.resolve(json({ uuid: 'user', firstname: 'A', lastname: 'B', lines: [] }));
+      }
+      return Promise.resolve(new Response(null, { status: 204 }));
+    };
+    const sdk = createConfab({
+      platform: {
+        fetch,
+        createWebSocket: (url, protocols) => new WebSocket(url, protocols),
+        remoteAudio: undefined,
+      },
+    });
+    sdk.Auth.setHost(`http://127.0.0.1:${port}`);
+    sdk.Auth.setClientId('unit');
+    await sdk.Auth.logIn('a', 'pw');
+    const first = await fake.nextPeer();
+    expect(first.url.searchParams.get('token')).toBe('token-1');
+    first.socket.close(4003, 'token expired');
+    const second = await fake.nextPeer();
+    expect(second.url.searchParams.get('token')).toBe('token-2');
+    expect(sdk.Auth.getSession()?.token).toBe('token-2');
+    await sdk.Auth.logout();
+    expect(sdk.Websocket.state).toBe(WebsocketState.Closed);
   });
 });

@@ -113,6 +113,7 @@ const CLOSE_HANDSHAKE_TIMEOUT = 4000;
 /** Close codes of wazo-websocketd (spec §8.3). */
 const CLOSE_NO_TOKEN = 4001;
 const CLOSE_AUTH_FAILED = 4002;
+const CLOSE_AUTH_EXPIRED = 4003;
 /** Our own close code when the server broke the protocol. */
 const CLOSE_PROTOCOL_ERROR = 4004;
 
@@ -189,6 +190,7 @@ export class ConfabWebsocket {
 
   readonly #runtime: SdkRuntime;
   readonly #reconnect: ReconnectPolicy;
+  readonly #onTokenRefused: ((code: number) => void) | undefined;
   /** Listeners of the application (`unbind()` removes them). */
   readonly #emitter = new TypedEmitter<WebsocketEvents>();
   /** Listeners of the SDK itself (Phone): not affected by `unbind()`. */
@@ -202,9 +204,20 @@ export class ConfabWebsocket {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt = 0;
 
-  constructor(runtime: SdkRuntime, reconnect: Partial<ReconnectPolicy> = {}) {
+  /**
+   * @param runtime - shared with the other components of the same SDK instance
+   * @param reconnect - reconnection delays and handshake timeout
+   * @param onTokenRefused - called when the server refuses or expires the token (close 4002,
+   *   4003): the SDK instance asks `Auth` for a new one, which arrives through `updateToken()`
+   */
+  constructor(
+    runtime: SdkRuntime,
+    reconnect: Partial<ReconnectPolicy> = {},
+    onTokenRefused?: (code: number) => void,
+  ) {
     this.#runtime = runtime;
     this.#reconnect = { ...DEFAULT_RECONNECT, ...reconnect };
+    this.#onTokenRefused = onTokenRefused;
   }
 
   get state(): WebsocketState {
@@ -408,6 +421,14 @@ export class ConfabWebsocket {
     }
   }
 
+  #tokenRefused(code: number): void {
+    try {
+      this.#onTokenRefused?.(code);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'token refusal hook threw');
+    }
+  }
+
   #deliver(event: BusEvent): void {
     for (const observer of [...this.#observers]) {
       try {
@@ -428,9 +449,15 @@ export class ConfabWebsocket {
       this.#emitter.emit(SocketEvent.ON_AUTH_FAILED, { code, reason });
       // Retrying the token the server just refused is pointless: wait for updateToken().
       this.#transition(WebsocketState.Waiting);
+      this.#tokenRefused(code);
       return;
     }
+    // 4003 (expired): reconnect with backoff as @wazo/sdk does, and ask for a fresh token, which
+    // cuts the wait short through updateToken().
     this.#scheduleReconnect();
+    if (code === CLOSE_AUTH_EXPIRED) {
+      this.#tokenRefused(code);
+    }
   }
 
   /** Closes the current socket ourselves and reconnects after the backoff delay. */
