@@ -176,7 +176,12 @@ describe('call events (wazo spec §4.4)', () => {
       `call_ended:${bob.id}`,
       `call_ended:${alice.id}`,
     ]);
-    expect(messages[1]?.data).toMatchObject({ reason_code: 16, talking_to: {}, bridges: [] });
+    expect(messages[1]?.data).toMatchObject({
+      reason_code: 16,
+      talking_to: {},
+      bridges: [],
+      status: 'Up',
+    });
     expect(messages[1]?.[`user_uuid:${BOB}`]).toBe(true);
   });
 
@@ -223,6 +228,26 @@ describe('call events (wazo spec §4.4)', () => {
       'call_resumed',
       'call_updated',
     ]);
+  });
+
+  it('reports in call_ended the state a channel hung up from (a cancelled callee leg: Ringing)', () => {
+    const control = new TestCallControl();
+    const messages = publisherOn(control);
+    const callee = new TestChannel({
+      id: '5.5',
+      userUuid: BOB,
+      isCaller: false,
+      callerId: { name: 'Alice', number: '1001' },
+      connectedLine: { name: 'Alice', number: '1001' },
+      dialedExtension: '1002',
+    });
+    control.add(callee);
+    callee.setState(ChannelState.Ringing);
+    callee.hangup(HangupCause.NormalClearing);
+    expect(messages.at(-1)).toMatchObject({
+      name: 'call_ended',
+      data: { call_id: '5.5', status: 'Ringing', answer_time: null, reason_code: 16 },
+    });
   });
 
   it('escapes the user uuid in the required ACL and skips channels without an owner', () => {

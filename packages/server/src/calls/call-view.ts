@@ -2,8 +2,7 @@
  * The wazo-calld Call object (wazo spec §4.3) built from a telephony {@link Channel}: what
  * `GET /users/me/calls` lists and what the call bus events carry.
  */
-import type { Channel } from '../telephony/channel.js';
-import { ChannelState } from '../telephony/channel.js';
+import { ChannelState, type Channel } from '../telephony/channel.js';
 
 /** The Call object of wazo-calld (`CallSchema`), field for field. */
 export interface CallView {
@@ -113,7 +112,7 @@ export function callView(channel: Channel, calls: TalkingToSource): CallView {
 /**
  * `call_ended` data, as wazo-calld's `channel_destroyed_event` builds it (spec §4.4):
  * `reason_code` (Q.850), `hangup_time`, no bridges, no peers, and the on_hold/muted/record_state
- * defaults.
+ * defaults. `lastState` is the state the channel left for Hungup (when the caller knows it).
  *
  * Wazo fills `caller_id_*` from the channel's *connected line* and `peer_caller_id_*` from its
  * *caller id* — the reverse of the live object. We reproduce that swap on purpose: the issue's
@@ -121,13 +120,14 @@ export function callView(channel: Channel, calls: TalkingToSource): CallView {
  * behave the same against Confab, and the spec lists it under "reproduce if bit-compatibility
  * matters". The peer number still falls back to the dialed extension, as the serializer does.
  */
-export function endedCallView(channel: Channel): EndedCallView {
+export function endedCallView(channel: Channel, lastState?: ChannelState): EndedCallView {
   const hangupTime = channel.hangupTime ?? new Date();
   return {
     call_id: channel.id,
     conversation_id: channel.conversationId,
     user_uuid: channel.userUuid,
-    status: channel.answerTime === null ? ChannelState.Down : ChannelState.Up,
+    // The state the channel was in when it hung up, as ARI reports a destroyed channel's.
+    status: lastState ?? (channel.answerTime === null ? ChannelState.Down : ChannelState.Up),
     talking_to: {},
     bridges: [],
     creation_time: formatAriTime(channel.creationTime),

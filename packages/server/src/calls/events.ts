@@ -56,6 +56,8 @@ export function callEventsAcl(userUuid: string): string {
 export class CallEventPublisher {
   readonly #options: CallEventPublisherOptions;
   readonly #detach = new Map<Channel, () => void>();
+  /** The state each ended channel left for Hungup (`status` of its call_ended). */
+  readonly #lastState = new WeakMap<Channel, ChannelState>();
   readonly #offControl: (() => void)[];
   #closed = false;
 
@@ -66,8 +68,9 @@ export class CallEventPublisher {
       this.#watch(channel);
     };
     const onEnded = (channel: Channel): void => {
+      const lastState = this.#lastState.get(channel);
       this.#unwatch(channel);
-      this.#publish(channel, CallEventName.Ended, endedCallView(channel));
+      this.#publish(channel, CallEventName.Ended, endedCallView(channel, lastState));
     };
     control.on('channelCreated', onCreated);
     control.on('channelEnded', onEnded);
@@ -104,8 +107,9 @@ export class CallEventPublisher {
         this.#publish(channel, CallEventName.Updated, this.#view(channel));
       }
     };
-    const onState = (_from: ChannelState, to: ChannelState): void => {
+    const onState = (from: ChannelState, to: ChannelState): void => {
       if (to === ChannelState.Hungup) {
+        this.#lastState.set(channel, from);
         return;
       }
       update();
