@@ -174,9 +174,20 @@ export class TappedSocket implements WebSocketLike {
     return this.#socket.protocol;
   }
 
+  /**
+   * When set, the first message the SDK sends that matches it goes out and then the connection
+   * drops (see {@link drop}), so whatever the server would answer never reaches the SDK.
+   */
+  dropAfterSending: ((message: WireMessage) => boolean) | undefined;
+
   send(data: string): void {
     this.#wire.record('out', data);
     this.#socket.send(data);
+    const sent = this.#wire.messages.at(-1);
+    if (this.dropAfterSending !== undefined && sent !== undefined && this.dropAfterSending(sent)) {
+      this.dropAfterSending = undefined;
+      this.drop();
+    }
   }
 
   close(code?: number, reason?: string): void {

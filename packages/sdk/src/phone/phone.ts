@@ -119,6 +119,30 @@ interface Connection {
   readonly iceGatheringTimeout: number;
 }
 
+/** How long disconnect() lets the calls' CANCEL/BYE go out and be answered. */
+const HANGUP_WAIT_MS = 2000;
+/** How long disconnect() lets SIP.js stop gracefully before closing the socket under it. */
+const STOP_WAIT_MS = 2000;
+
+/** Resolves true once `promise` settled, or false after `ms` (at once for 0 if still pending). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true as const,
+        () => true as const,
+      ),
+      expired,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const USER_PART_SAFE = /[A-Za-z0-9\-_.!~*'()&=+$,;?/]/;
 
 /** Percent-encodes what RFC 3261 §25.1 does not allow in a user part (e.g. `#`). */
@@ -427,7 +451,8 @@ export class ConfabPhone {
 
   /**
    * Hangs up every call, unregisters (waiting at most 3 s for the registrar) and closes the SIP
-   * WebSocket. Idempotent; never rejects.
+   * WebSocket. Bounded whatever the state of the connection: with the SIP WebSocket already
+   * lost it does not wait for any answer. Idempotent; never rejects.
    */
   async disconnect(): Promise<void> {
     switch (this.#state) {
@@ -446,14 +471,26 @@ export class ConfabPhone {
     // Started on the next microtask so that `#disconnecting` is set before any listener of
     // the hang-ups below runs (and, say, calls connect()).
     const done = Promise.resolve().then(async () => {
-      await Promise.all([...this.#legs.values()].map((leg) => leg.hangup().catch(() => false)));
+      // With the SIP WebSocket gone nothing can reach the server, and SIP.js would only wait
+      // out its transaction timers (a callee's BYE waits for the ACK until Timer H, 64·T1 =
+      // 32 s, RFC 3261 §17.2.1): the hang-ups still run, to tear down local state, unawaited.
+      const online = connection?.ua.isConnected() ?? false;
+      const hangups = Promise.all(
+        [...this.#legs.values()].map((leg) => leg.hangup().catch(() => false)),
+      );
+      await settledWithin(hangups, online ? HANGUP_WAIT_MS : 0);
       if (connection !== undefined) {
-        if (connection.registerer.state === RegistererState.Registered) {
+        if (online && connection.registerer.state === RegistererState.Registered) {
           await this.#unregister(connection.registerer);
         }
-        await connection.ua.stop().catch((error: unknown) => {
+        const stop = connection.ua.stop().catch((error: unknown) => {
           this.#runtime.logger.warn({ err: error }, 'SIP user agent stop failed');
         });
+        // SIP.js's graceful stop waits for every final response; a silent server or a dead
+        // socket must not keep disconnect() waiting, so the socket is closed regardless.
+        if (!(await settledWithin(stop, online ? STOP_WAIT_MS : 0))) {
+          await connection.ua.transport.dispose().catch(() => undefined);
+        }
       }
     });
     this.#disconnecting = done;
