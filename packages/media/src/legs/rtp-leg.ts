@@ -42,6 +42,7 @@ import { InactivityMonitor } from './inactivity-monitor.js';
 import { ReceptionStats } from './reception-stats.js';
 import { RtcpReporter } from './rtcp-reporter.js';
 import { assertLegTransition, LegKind, LegState } from './types.js';
+import { mapInboundPayload } from './payload-map.js';
 import type { LegEvents, LegStats, MediaLeg } from './types.js';
 
 /** Options of {@link RtpLeg.open}. */
@@ -480,20 +481,8 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       this.#counters.packetsDropped++;
       return;
     }
-    const receive = negotiation.receiveFormat;
-    const send = negotiation.format;
-    let isEvent = false;
-    if (packet.payloadType === receive.audio.payloadType) {
-      packet.payloadType = send.audio.payloadType;
-    } else if (
-      receive.telephoneEvent !== undefined &&
-      send.telephoneEvent !== undefined &&
-      packet.payloadType === receive.telephoneEvent.payloadType
-    ) {
-      packet.payloadType = send.telephoneEvent.payloadType;
-      isEvent = true;
-    } else {
-      // RFC 3550 §5.1: a receiver drops payload types it does not understand (CN, RTX, …).
+    const carried = mapInboundPayload(packet, negotiation.receiveFormat, negotiation.format);
+    if (carried === undefined) {
       this.#counters.packetsDropped++;
       return;
     }
@@ -514,7 +503,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       // We declared sendonly/inactive: the peer should not send; ignore what it does.
       return;
     }
-    if (isEvent) {
+    if (carried === 'event') {
       this.#dtmf?.receive(packet);
     } else {
       // Reports an event whose end packets were all lost once audio resumes.

@@ -56,6 +56,7 @@ import { InactivityMonitor } from './inactivity-monitor.js';
 import { ReceptionStats } from './reception-stats.js';
 import { RtcpReporter } from './rtcp-reporter.js';
 import { assertLegTransition, LegKind, LegState } from './types.js';
+import { mapInboundPayload } from './payload-map.js';
 import type { LegEvents, LegStats, MediaLeg } from './types.js';
 
 /** Options of {@link WebRtcLeg.create}. */
@@ -583,20 +584,8 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       this.#counters.packetsDropped++;
       return;
     }
-    const receive = negotiated.receiveFormat;
-    const send = negotiated.format;
-    let isEvent = false;
-    if (packet.payloadType === receive.audio.payloadType) {
-      packet.payloadType = send.audio.payloadType;
-    } else if (
-      receive.telephoneEvent !== undefined &&
-      send.telephoneEvent !== undefined &&
-      packet.payloadType === receive.telephoneEvent.payloadType
-    ) {
-      packet.payloadType = send.telephoneEvent.payloadType;
-      isEvent = true;
-    } else {
-      // RFC 3550 §5.1: payload types we did not negotiate (RED, CN, …) are dropped.
+    const carried = mapInboundPayload(packet, negotiated.receiveFormat, negotiated.format);
+    if (carried === undefined) {
       this.#counters.packetsDropped++;
       return;
     }
@@ -612,7 +601,7 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     if (!directionReceives(negotiated.localDirection)) {
       return;
     }
-    if (isEvent) {
+    if (carried === 'event') {
       this.#dtmf?.receive(packet);
     } else {
       this.#dtmf?.poll();
