@@ -54,6 +54,8 @@ export {
 // SDP helpers
 export {
   answerDirection,
+  AUDIO_LEVEL_URI,
+  audioLevelMapping,
   connectionAddress,
   directionReceives,
   directionSends,
@@ -68,7 +70,7 @@ export {
   SDP_LIMITS,
   writeSdp,
 } from './sdp/sdp.js';
-export type { CodecSpec, RtpMapEntry } from './sdp/sdp.js';
+export type { CodecSpec, ExtensionMapping, RtpMapEntry } from './sdp/sdp.js';
 
 // RTP, bridges (sans-I/O core)
 export { isRtcp, parseRtp, serializeRtp, serializeRtpInto } from './rtp/packet.js';

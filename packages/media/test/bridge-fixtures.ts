@@ -24,7 +24,7 @@ export function format(
   audio: AudioCodec,
   telephoneEvent?: { payloadType: number; clockRate: number },
 ): MediaFormat {
-  return { audio, telephoneEvent };
+  return { audio, telephoneEvent, audioLevelExtensionId: undefined };
 }
 
 export class FakePort implements BridgePort {

@@ -5,6 +5,7 @@ import { RelayBridge, type RelayBridgeState } from '../src/bridge/relay-bridge.j
 import { decodeAlaw, decodeMulaw, encodeMulaw } from '../src/codec/g711.js';
 import { OpusDecoder, OpusEncoder } from '../src/codec/opus.js';
 import { parseTelephoneEvent, serializeTelephoneEvent } from '../src/dtmf/telephone-event.js';
+import { audioLevelElement, serializeHeaderExtensions } from '../src/rtp/extensions.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
 import { FakePort, OPUS, PCMA, PCMU, RtpSource, TestClock, format } from './bridge-fixtures.js';
 
@@ -44,6 +45,23 @@ describe('RelayBridge: same-codec forwarding', () => {
       timestamp: 50_000,
       payloadType: 0,
     });
+  });
+
+  it('strips the source’s header extensions (their RFC 8285 ids belong to the source leg)', () => {
+    const { bridge, bob } = setup(
+      { ...format(PCMU), audioLevelExtensionId: 1 },
+      { ...format(PCMU), audioLevelExtensionId: 3 },
+    );
+    const source = new RtpSource({ ssrc: 0x1234, payloadType: 0, samplesPerPacket: 160 });
+    const packet = {
+      ...source.next(PAYLOAD),
+      extension: serializeHeaderExtensions([audioLevelElement(1, 20, true)]),
+      csrcs: [7],
+    };
+    bridge.receive('alice', packet);
+    expect(bob.last.extension).toBeUndefined();
+    expect(bob.last.csrcs).toEqual([]);
+    expect(bob.last.payload).toBe(packet.payload);
   });
 
   it('maps the payload type to the receiving leg’s number for the same codec', () => {

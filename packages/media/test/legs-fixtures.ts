@@ -1,7 +1,13 @@
 /**
  * Test peers for leg tests: a werift client standing in for a browser, and small helpers.
  */
-import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader } from 'werift';
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtpHeader,
+  useAudioLevelIndication,
+  useSdesMid,
+} from 'werift';
 import type { RTCRtpTransceiver } from 'werift';
 import type { RtpPacket } from '../src/rtp/packet.js';
 
@@ -11,6 +17,11 @@ export interface WebRtcTestPeerOptions {
   opusPayloadType?: number;
   /** telephone-event/48000 payload type the peer offers. @default 101 */
   eventPayloadType?: number;
+  /**
+   * Negotiate RFC 6464 `ssrc-audio-level`, offered as id 2 (after `sdes:mid`, so that a leg
+   * using a fixed id would be caught). @default false
+   */
+  audioLevel?: boolean;
 }
 
 /** A werift client peer connection on loopback, sending and receiving raw RTP. */
@@ -45,6 +56,9 @@ export class WebRtcTestPeer {
       iceUseIpv6: false,
       iceAdditionalHostAddresses: ['127.0.0.1'],
       bundlePolicy: 'max-bundle',
+      ...(options.audioLevel === true
+        ? { headerExtensions: { audio: [useSdesMid(), useAudioLevelIndication()], video: [] } }
+        : {}),
     });
     this.transceiver = this.pc.addTransceiver('audio', { direction: 'sendrecv' });
     // werift's ICE agent falls back to stun.l.google.com without a configured STUN server.
@@ -99,13 +113,18 @@ export class WebRtcTestPeer {
   }
 
   /** Sends a raw RTP packet with any payload type (bypassing werift's sender rewriting). */
-  send(packet: Omit<RtpPacket, 'csrcs' | 'extension'>): void {
+  send(
+    packet: Omit<RtpPacket, 'csrcs' | 'extension'>,
+    extensions: readonly { id: number; payload: Uint8Array }[] = [],
+  ): void {
     const header = new RtpHeader({
       marker: packet.marker,
       payloadType: packet.payloadType,
       sequenceNumber: packet.sequenceNumber,
       timestamp: packet.timestamp,
       ssrc: packet.ssrc,
+      extension: extensions.length > 0,
+      extensions: extensions.map(({ id, payload }) => ({ id, payload: Buffer.from(payload) })),
     });
     void this.transceiver.dtlsTransport.sendRtp(Buffer.from(packet.payload), header);
   }

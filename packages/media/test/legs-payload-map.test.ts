@@ -6,10 +6,12 @@ import type { RtpPacket } from '../src/rtp/packet.js';
 const receive: MediaFormat = {
   audio: { name: 'opus', payloadType: 111, clockRate: 48000, channels: 2 },
   telephoneEvent: { payloadType: 126, clockRate: 48000 },
+  audioLevelExtensionId: undefined,
 };
 const send: MediaFormat = {
   audio: { name: 'opus', payloadType: 109, clockRate: 48000, channels: 2 },
   telephoneEvent: { payloadType: 101, clockRate: 48000 },
+  audioLevelExtensionId: undefined,
 };
 
 function packet(payloadType: number): RtpPacket {

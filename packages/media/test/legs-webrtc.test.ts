@@ -8,7 +8,8 @@ import { LegState } from '../src/legs/types.js';
 import { WebRtcLeg } from '../src/legs/webrtc-leg.js';
 import type { WebRtcLegOptions } from '../src/legs/webrtc-leg.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
-import { parseSdp } from '../src/sdp/sdp.js';
+import { readAudioLevel } from '../src/rtp/extensions.js';
+import { AUDIO_LEVEL_URI, parseSdp } from '../src/sdp/sdp.js';
 import { until, WebRtcTestPeer } from './legs-fixtures.js';
 import { CHROMIUM_AUDIO_VIDEO_DATA_OFFER } from './sdp-fixtures.js';
 
@@ -169,6 +170,58 @@ describe('WebRtcLeg', { timeout: 15_000 }, () => {
     await until(() => leg.state === LegState.Connected, 'leg connected');
     // werift answers with our numbers; the leg sends with the answer's.
     expect(leg.format.audio.payloadType).toBe(111);
+  });
+
+  it('negotiates RFC 6464 ssrc-audio-level with the offerer’s id and hands its levels to the bridge', async () => {
+    const leg = createLeg();
+    const peer = createPeer({ audioLevel: true });
+    const offer = await peer.offer();
+    expect(offer).toContain(`a=extmap:2 ${AUDIO_LEVEL_URI}`);
+    const answer = await leg.acceptOffer(offer);
+    await peer.applyAnswer(answer);
+    await peer.connected();
+    await until(() => leg.state === LegState.Connected, 'leg connected');
+    // RFC 8285 §6: the answer keeps the offerer's id.
+    expect(parseSdp(answer).media[0]!.ext?.map((ext) => `${ext.value} ${ext.uri}`)).toContain(
+      `2 ${AUDIO_LEVEL_URI}`,
+    );
+    expect(leg.format.audioLevelExtensionId).toBe(2);
+
+    const atLeg: RtpPacket[] = [];
+    leg.on('rtp', (packet) => atLeg.push(packet));
+    const peerSsrc = peer.transceiver.sender.ssrc;
+    // Loud, then quieter, then silence (RFC 6464 §3: -dBov, 0 loudest, 127 silence; V flag).
+    const levels = [3, 3, 30, 60, 127];
+    levels.forEach((level, index) => {
+      const octet = (level < 127 ? 0x80 : 0) | level;
+      peer.send(opusFrame(index + 1, peerSsrc, 109), [{ id: 2, payload: Uint8Array.of(octet) }]);
+    });
+    await until(() => atLeg.length === levels.length, 'packets at the leg');
+    const id = leg.format.audioLevelExtensionId ?? -1;
+    expect(atLeg.map((packet) => readAudioLevel(packet.extension, id)?.level)).toEqual(levels);
+    expect(atLeg.map((packet) => readAudioLevel(packet.extension, id)?.voiceActivity)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    // The payload is intact behind the extension.
+    expect(atLeg[2]!.payload).toEqual(Uint8Array.of(0xf8, 3, 0xfe));
+  });
+
+  it('offers ssrc-audio-level and reads the id from the answer; a peer without it leaves none', async () => {
+    const leg = createLeg();
+    const peer = createPeer({ audioLevel: true });
+    const offer = await leg.createOffer();
+    expect(parseSdp(offer).media[0]!.ext?.map((ext) => ext.uri)).toContain(AUDIO_LEVEL_URI);
+    await leg.acceptAnswer(await peer.answer(offer));
+    expect(leg.format.audioLevelExtensionId).toBeGreaterThan(0);
+
+    const plainLeg = createLeg();
+    const plainPeer = createPeer();
+    await plainLeg.acceptOffer(await plainPeer.offer());
+    expect(plainLeg.format.audioLevelExtensionId).toBeUndefined();
   });
 
   it('answers a Chromium audio+video+data offer with video and data rejected and out of BUNDLE', async () => {

@@ -8,6 +8,7 @@ import {
 import type { LocalRtpDescription } from '../src/sdp/plain-rtp.js';
 import {
   answerDirection,
+  AUDIO_LEVEL_URI,
   MediaDirection,
   mediaDirection,
   negotiateFormat,
@@ -25,6 +26,11 @@ import {
   isolateWebRtcOffer,
 } from '../src/sdp/webrtc.js';
 import { CHROMIUM_AUDIO_VIDEO_DATA_OFFER } from './sdp-fixtures.js';
+
+const PLAIN_CODECS = [
+  { name: 'PCMU', payloadType: 0, clockRate: 8000, channels: 1 },
+  { name: 'PCMA', payloadType: 8, clockRate: 8000, channels: 1 },
+] as const;
 
 const crlf = (lines: string[]): string => `${lines.join('\r\n')}\r\n`;
 
@@ -253,6 +259,68 @@ describe('plain RTP offer/answer', () => {
     expect(negotiation.receiveFormat.telephoneEvent?.payloadType).toBe(101);
     expect(negotiation.format.audio.name).toBe('PCMA');
     expect(negotiation.localDirection).toBe('sendonly');
+  });
+});
+
+describe('RFC 6464 ssrc-audio-level (RFC 8285 extmap)', () => {
+  const withExtmap = (line: string): string =>
+    DESK_PHONE_OFFER.replace('a=ptime:20', `a=ptime:20\r\n${line}`);
+
+  it('accepts a phone’s offered audio level with the offerer’s id, answered recvonly', () => {
+    const offer = withExtmap(`a=extmap:3 ${AUDIO_LEVEL_URI} vad=on`);
+    const { sdp, negotiation } = answerPlainRtpOffer(parseSdp(offer), LOCAL, [PCMU]);
+    expect(sdp).toContain(`a=extmap:3/recvonly ${AUDIO_LEVEL_URI} vad=on\r\n`);
+    expect(negotiation.format.audioLevelExtensionId).toBe(3);
+    expect(negotiation.receiveFormat.audioLevelExtensionId).toBe(3);
+  });
+
+  it('accepts a two-byte-form id and a sendonly mapping', () => {
+    const offer = withExtmap(`a=extmap:200/sendonly ${AUDIO_LEVEL_URI}`);
+    const { sdp, negotiation } = answerPlainRtpOffer(parseSdp(offer), LOCAL, [PCMU]);
+    expect(sdp).toContain(`a=extmap:200/recvonly ${AUDIO_LEVEL_URI}\r\n`);
+    expect(negotiation.format.audioLevelExtensionId).toBe(200);
+  });
+
+  it('ignores a mapping the phone will not send, the reserved id 15, an encrypted one and other URIs', () => {
+    for (const line of [
+      `a=extmap:3/recvonly ${AUDIO_LEVEL_URI}`,
+      `a=extmap:3/inactive ${AUDIO_LEVEL_URI}`,
+      `a=extmap:15 ${AUDIO_LEVEL_URI}`,
+      `a=extmap:3 urn:ietf:params:rtp-hdrext:encrypt ${AUDIO_LEVEL_URI}`,
+      'a=extmap:3 urn:ietf:params:rtp-hdrext:toffset',
+    ]) {
+      const { sdp, negotiation } = answerPlainRtpOffer(parseSdp(withExtmap(line)), LOCAL, [PCMU]);
+      expect(sdp, line).not.toContain('a=extmap');
+      expect(negotiation.format.audioLevelExtensionId, line).toBeUndefined();
+    }
+  });
+
+  it('does not offer it to phones and ignores it in an answer to our offer (RFC 8285 §6)', () => {
+    expect(writePlainRtpOffer(LOCAL)).not.toContain('extmap');
+    const answer = crlf([
+      'v=0',
+      'o=- 1 1 IN IP4 127.0.0.1',
+      's=-',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      'm=audio 5000 RTP/AVP 0',
+      `a=extmap:1 ${AUDIO_LEVEL_URI}`,
+    ]);
+    const negotiation = readPlainRtpAnswer(parseSdp(answer), PLAIN_CODECS, 101, 'sendrecv');
+    expect(negotiation.format.audioLevelExtensionId).toBeUndefined();
+    expect(negotiation.receiveFormat.audioLevelExtensionId).toBeUndefined();
+  });
+
+  it('keeps Chromium’s extmap for werift and reads its id into the format', () => {
+    const isolated = isolateWebRtcOffer(parseSdp(CHROMIUM_AUDIO_VIDEO_DATA_OFFER));
+    expect(isolated.format.audioLevelExtensionId).toBe(1);
+    expect(parseSdp(isolated.sdp).media[0]!.ext?.map((ext) => ext.uri)).toContain(AUDIO_LEVEL_URI);
+    const without = CHROMIUM_AUDIO_VIDEO_DATA_OFFER.replace(
+      `a=extmap:1 ${AUDIO_LEVEL_URI}\r\n`,
+      '',
+    );
+    expect(without).not.toBe(CHROMIUM_AUDIO_VIDEO_DATA_OFFER);
+    expect(isolateWebRtcOffer(parseSdp(without)).format.audioLevelExtensionId).toBeUndefined();
   });
 });
 

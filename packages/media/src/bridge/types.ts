@@ -20,10 +20,18 @@ export interface AudioCodec {
   channels: number;
 }
 
-/** What a leg negotiated: one audio codec and, optionally, RFC 4733 telephone-event. */
+/**
+ * What a leg negotiated: one audio codec, optionally RFC 4733 telephone-event, and optionally
+ * the RFC 6464 client-to-mixer audio level header extension.
+ */
 export interface MediaFormat {
   audio: AudioCodec;
   telephoneEvent: { payloadType: number; clockRate: number } | undefined;
+  /**
+   * RFC 8285 id of `urn:ietf:params:rtp-hdrext:ssrc-audio-level` (RFC 6464) in the packets the
+   * remote party sends, when negotiated; the mixer reads talk levels from it instead of decoding.
+   */
+  audioLevelExtensionId: number | undefined;
 }
 
 /** A leg as a bridge sees it. Legs implement it. */

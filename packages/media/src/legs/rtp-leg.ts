@@ -234,6 +234,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     this.#format = {
       audio: this.#codecs[0]!,
       telephoneEvent: { payloadType: DEFAULT_TELEPHONE_EVENT_PT, clockRate: 8000 },
+      audioLevelExtensionId: undefined,
     };
     this.output = new OutboundRtpStream({ clockRate: 8000, clock: this.#clock });
     this.#rtcp = new RtcpReporter({

@@ -99,6 +99,7 @@ const TELEPHONE_EVENT_PT = 126;
 const DEFAULT_FORMAT: MediaFormat = {
   audio: { name: 'opus', payloadType: OPUS_PT, clockRate: 48_000, channels: 2 },
   telephoneEvent: { payloadType: TELEPHONE_EVENT_PT, clockRate: 48_000 },
+  audioLevelExtensionId: undefined,
 };
 
 /** How long `close()` waits for werift to release its sockets. */
@@ -418,6 +419,8 @@ export class WebRtcLeg extends TypedEmitter<LegEvents> implements MediaLeg {
             ...isolated.format.telephoneEvent,
             payloadType: TELEPHONE_EVENT_PT,
           },
+          // One RFC 8285 mapping for both directions; the answer repeats our offer's id.
+          audioLevelExtensionId: isolated.format.audioLevelExtensionId,
         },
         remoteDirection: isolated.direction,
         localDirection: answerDirection(isolated.direction),

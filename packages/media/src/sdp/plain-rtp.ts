@@ -10,6 +10,8 @@ import type { MediaFormat } from '../bridge/types.js';
 import { MediaError } from '../engine/errors.js';
 import {
   answerDirection,
+  audioLevelMapping,
+  AUDIO_LEVEL_URI,
   connectionAddress,
   isUnspecifiedAddress,
   MediaDirection,
@@ -98,6 +100,7 @@ function audioSection(
   codecs: readonly MediaFormat['audio'][],
   telephoneEvent: MediaFormat['telephoneEvent'],
   direction: MediaDirection,
+  ext: MediaDescription['ext'] = undefined,
 ): MediaDescription {
   const rtp: MediaDescription['rtp'] = codecs.map((codec) => ({
     payload: codec.payloadType,
@@ -125,6 +128,7 @@ function audioSection(
     fmtp,
     ptime: PTIME_MS,
     direction,
+    ...(ext === undefined ? {} : { ext }),
   };
 }
 
@@ -219,10 +223,32 @@ export function answerPlainRtpOffer(
   const remote = remoteEndpoint(offer, media);
   const remoteDirection = mediaDirection(offer, media);
   const localDirection = answerDirection(remoteDirection, local.direction);
+  // RFC 6464 audio levels from a phone feed the mixer's talk detection. RFC 8285 §6: the
+  // answer keeps the offerer's id; we only receive the extension, never send it.
+  const level = audioLevelMapping(media);
+  format.audioLevelExtensionId = level?.id;
+  const ext: MediaDescription['ext'] =
+    level === undefined
+      ? undefined
+      : [
+          {
+            value: level.id,
+            direction: MediaDirection.RecvOnly,
+            uri: AUDIO_LEVEL_URI,
+            ...(level.config === undefined ? {} : { config: level.config }),
+          },
+        ];
   const session = baseSession(local);
   session.media = offer.media.map((offered, index) =>
     index === mediaIndex
-      ? audioSection(local, offered.protocol, [format.audio], format.telephoneEvent, localDirection)
+      ? audioSection(
+          local,
+          offered.protocol,
+          [format.audio],
+          format.telephoneEvent,
+          localDirection,
+          ext,
+        )
       : rejectedSection(offered),
   );
   return {
@@ -271,12 +297,15 @@ export function readPlainRtpAnswer(
       format.telephoneEvent && offeredTelephoneEventPt !== undefined
         ? { payloadType: offeredTelephoneEventPt, clockRate: format.telephoneEvent.clockRate }
         : undefined,
+    // Our offers carry no a=extmap, so an answer may not introduce one (RFC 8285 §6).
+    audioLevelExtensionId: undefined,
   };
   const remoteDirection = mediaDirection(answer, media);
   return {
     format: {
       audio: format.audio,
       telephoneEvent: receiveFormat.telephoneEvent ? format.telephoneEvent : undefined,
+      audioLevelExtensionId: undefined,
     },
     receiveFormat,
     remoteDirection,

@@ -122,6 +122,13 @@ export function mediaDirection(
   return media.direction ?? session.direction ?? MediaDirection.SendRecv;
 }
 
+const DIRECTIONS: ReadonlySet<string> = new Set(Object.values(MediaDirection));
+
+/** A direction token as written in SDP, or `undefined` for anything else. */
+export function mediaDirectionOf(token: string): MediaDirection | undefined {
+  return DIRECTIONS.has(token) ? (token as MediaDirection) : undefined;
+}
+
 /** Whether a party with direction `direction` sends media. */
 export function directionSends(direction: MediaDirection): boolean {
   return direction === MediaDirection.SendRecv || direction === MediaDirection.SendOnly;
@@ -286,7 +293,47 @@ export function negotiateFormat(
         event === undefined
           ? undefined
           : { payloadType: event.payloadType, clockRate: event.clockRate },
+      // Filled by the caller: whether it is usable depends on what we offered or answer.
+      audioLevelExtensionId: undefined,
     };
+  }
+  return undefined;
+}
+
+/** RFC 6464 §4: the client-to-mixer audio level header extension. */
+export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
+
+/** An `a=extmap` entry (RFC 8285 §5). */
+export interface ExtensionMapping {
+  id: number;
+  /** As written by the section's author (RFC 8285 §5: their perspective). */
+  direction: MediaDirection | undefined;
+  /** Extension attributes, e.g. `vad=on` for the audio level (RFC 6464 §4). */
+  config: string | undefined;
+}
+
+/**
+ * The `ssrc-audio-level` mapping of a section when its author sends the extension: an id of the
+ * one- or two-byte form (RFC 8285 §5: 1–14 and 1–255; 15 is reserved) and a direction that
+ * includes sending (no direction means sendrecv). An encrypted mapping (RFC 6904) is not used.
+ */
+export function audioLevelMapping(media: MediaDescription): ExtensionMapping | undefined {
+  for (const ext of media.ext ?? []) {
+    if (ext.uri !== AUDIO_LEVEL_URI || ext['encrypt-uri'] !== undefined) {
+      continue;
+    }
+    const id = Number(ext.value);
+    if (!Number.isInteger(id) || id < 1 || id > 255 || id === 15) {
+      continue;
+    }
+    const direction = ext.direction === undefined ? undefined : mediaDirectionOf(ext.direction);
+    if (ext.direction !== undefined && direction === undefined) {
+      continue;
+    }
+    if (direction !== undefined && !directionSends(direction)) {
+      continue;
+    }
+    return { id, direction, config: ext.config };
   }
   return undefined;
 }

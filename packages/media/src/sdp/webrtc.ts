@@ -17,6 +17,9 @@
  *   increasing version across the dialog, so the leg rewrites o=.
  * - werift writes `a=ice-lite` inside the m= section; it is moved to the session level
  *   (RFC 8839 §5.3).
+ * - RFC 6464 `ssrc-audio-level` (Chromium offers it by default) passes through to werift, which
+ *   answers it with the offerer's id and offers it itself (id 1); its id in {@link MediaFormat}
+ *   is the one the remote party wrote.
  * - Chromium offers `telephone-event/48000` (110) and `telephone-event/8000` (126); werift
  *   matches codecs by MIME type only and would answer both, so the 8000 Hz one is removed first.
  */
@@ -24,6 +27,7 @@ import { parse as transformParse } from 'sdp-transform';
 import { MediaError } from '../engine/errors.js';
 import type { MediaFormat } from '../bridge/types.js';
 import {
+  audioLevelMapping,
   formatsOf,
   isTelephoneEvent,
   mediaDirection,
@@ -202,6 +206,9 @@ function describe(session: SessionDescription, audio: MediaDescription): Isolate
   if (!format) {
     throw MediaError.internal('Opus vanished from a filtered section');
   }
+  // werift negotiates the extension itself (the leg configures it; an answer keeps the
+  // offerer's id, RFC 8285 §6); the id the remote party sends with is the one it wrote.
+  format.audioLevelExtensionId = audioLevelMapping(audio)?.id;
   return {
     sdp: writeSdp(reduceTo(session, audio)),
     format,
