@@ -15,6 +15,7 @@
  * control plane decides whether that ends the call.
  */
 import { randomUUID } from 'node:crypto';
+import type { MessagePort } from 'node:worker_threads';
 import { InvalidStateError, silentLogger, TypedEmitter } from '@confab/core';
 import type { Logger } from '@confab/core';
 import { RelayBridge } from '../bridge/relay-bridge.js';
@@ -25,6 +26,8 @@ import { LegKind, LegState } from '../legs/types.js';
 import type { MediaLeg } from '../legs/types.js';
 import { WebRtcLeg } from '../legs/webrtc-leg.js';
 import { MediaError } from './errors.js';
+import { LegTunnel, RemoteLeg } from './tunnel.js';
+import type { TunnelLegInfo } from './tunnel.js';
 import { LegCloseReason } from './types.js';
 import type {
   CreateLegParams,
@@ -41,7 +44,14 @@ import type {
 interface LegEntry {
   readonly leg: MediaLeg;
   readonly group: string;
+  /**
+   * A proxy for a leg of another worker (cross-worker mixing, see `tunnel.ts`): it reports no
+   * engine events and is not counted as a leg; the leg's own worker does both.
+   */
+  readonly remote: boolean;
   bridge: BridgeEntry | undefined;
+  /** Set while the leg's media goes to a mixer on another worker instead of a local bridge. */
+  tunnel: LegTunnel | undefined;
   closeReason: LegCloseReason;
   /** Audio from this leg is not relayed (telephone-events are). */
   muted: boolean;
@@ -307,11 +317,13 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     return { legId: leg.id };
   }
 
-  #register(leg: MediaLeg, group: string): void {
+  #register(leg: MediaLeg, group: string, remote = false): LegEntry {
     const entry: LegEntry = {
       leg,
       group,
+      remote,
       bridge: undefined,
+      tunnel: undefined,
       closeReason: LegCloseReason.Closed,
       muted: false,
       held: false,
@@ -319,6 +331,12 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     this.#legs.set(leg.id, entry);
     const legId = leg.id;
     leg.on('rtp', (packet) => {
+      const tunnel = entry.tunnel;
+      if (tunnel) {
+        // Mute and hold are applied by the mixer's worker, which knows them too.
+        tunnel.forward(packet);
+        return;
+      }
       const bridged = entry.bridge;
       if (!bridged || !relays(entry, bridged, packet.payloadType)) {
         return;
@@ -331,15 +349,107 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     leg.on('state', (state) => {
       if (state === LegState.Closed) {
         this.#forget(entry);
-        this.emit('legClosed', { legId, reason: entry.closeReason });
+        if (!remote) {
+          this.emit('legClosed', { legId, reason: entry.closeReason });
+        }
       } else {
-        this.emit('legState', { legId, state });
+        entry.tunnel?.update();
+        if (!remote) {
+          this.emit('legState', { legId, state });
+        }
       }
     });
+    return entry;
+  }
+
+  /**
+   * Cross-worker mixing, the leg's side (internal, driven by {@link WorkerMediaEngine}): the leg
+   * leaves its relay bridge (which closes) and its media goes through `port` to a mixer on
+   * another worker. Replaces an earlier tunnel of the leg. Returns what the proxy must start
+   * from.
+   * @internal
+   */
+  openTunnel(legId: unknown, port: MessagePort): TunnelLegInfo {
+    const entry = this.#entry(legId);
+    if (entry.remote) {
+      throw new TypeError(`leg ${entry.leg.id} is a remote leg`);
+    }
+    this.#detach(entry);
+    entry.tunnel?.close();
+    const tunnel = new LegTunnel(entry.leg, port, `tunnel:${randomUUID()}`, () => {
+      if (entry.tunnel === tunnel) {
+        entry.tunnel = undefined;
+      }
+    });
+    entry.tunnel = tunnel;
+    return tunnel.info;
+  }
+
+  /**
+   * Ends the tunnel of a leg (it stays open, unbridged); idempotent, also for an unknown leg.
+   * @internal
+   */
+  closeTunnel(legId: unknown): void {
+    assertId(legId, 'legId');
+    this.#legs.get(legId)?.tunnel?.close();
+  }
+
+  /**
+   * Cross-worker mixing, the mixer's side (internal): registers a proxy for leg `legId` of
+   * another worker, under the same id, so that mixer commands can name it. A stale proxy of the
+   * same id is closed first.
+   * @internal
+   */
+  attachRemoteLeg(legId: unknown, group: unknown, port: MessagePort, info: TunnelLegInfo): void {
+    assertId(legId, 'legId');
+    assertId(group, 'group');
+    if (this.#state !== EngineState.Open) {
+      port.close();
+      throw InvalidStateError.closed('MediaEngine');
+    }
+    const existing = this.#legs.get(legId);
+    if (existing && !existing.remote) {
+      port.close();
+      throw new TypeError(`leg ${legId} is a local leg`);
+    }
+    if (existing) {
+      void existing.leg.close();
+    }
+    const leg = new RemoteLeg({ id: legId, port, info, clock: this.#clock });
+    this.#register(leg, group, true);
+  }
+
+  /**
+   * Closes the proxy of a remote leg (it leaves its mixer); idempotent.
+   * @internal
+   */
+  detachRemoteLeg(legId: unknown): void {
+    assertId(legId, 'legId');
+    const entry = this.#legs.get(legId);
+    if (entry?.remote) {
+      void entry.leg.close();
+    }
+  }
+
+  /** Takes a leg out of its relay bridge (a bridge left with one leg closes). */
+  #detach(entry: LegEntry): void {
+    const bridged = entry.bridge;
+    if (!bridged) {
+      return;
+    }
+    entry.bridge = undefined;
+    bridged.legs.delete(entry);
+    bridged.bridge.remove(entry.leg.id);
+    if (bridged.legs.size <= 1) {
+      this.#closeBridge(bridged);
+    }
   }
 
   #forget(entry: LegEntry): void {
-    this.#legs.delete(entry.leg.id);
+    if (this.#legs.get(entry.leg.id) === entry) {
+      this.#legs.delete(entry.leg.id);
+    }
+    entry.tunnel?.close();
     const bridged = entry.bridge;
     if (!bridged) {
       return;
@@ -422,6 +532,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
    * after a renegotiation changed the leg's codec or payload types, the leg rejoins.
    */
   #refreshBridge(entry: LegEntry, before: MediaFormat): void {
+    entry.tunnel?.update();
     const bridged = entry.bridge;
     if (!bridged || sameFormat(before, entry.leg.format)) {
       return;
@@ -441,7 +552,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   #stats(): MediaEngineStats {
     const stats: MediaEngineStats = {
-      legs: this.#legs.size,
+      legs: 0,
       bridges: this.#bridges.size,
       legsByKind: { webrtc: 0, rtp: 0 },
       legsByState: { new: 0, connecting: 0, connected: 0, failed: 0, closed: 0 },
@@ -453,7 +564,11 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       portPairsInUse: this.#allocator.inUse,
       portPairCapacity: this.#allocator.capacity,
     };
-    for (const { leg } of this.#legs.values()) {
+    for (const { leg, remote } of this.#legs.values()) {
+      if (remote) {
+        continue;
+      }
+      stats.legs++;
       const legStats = leg.stats();
       stats.legsByKind[legStats.kind]++;
       stats.legsByState[legStats.state]++;

@@ -7,6 +7,8 @@
  * parent ◄─event {event}────────────────────── worker   (legState, dtmf, legClosed, bridgeClosed)
  * parent ◄─log {level, bindings, obj, msg}──── worker   (at or above the configured level)
  * parent ◄─ready {threadId}─────────────────── worker   (once, after start-up)
+ * parent ──internal {id, op}──────────────────► worker   (cross-worker mixing, answered as a response)
+ * worker ◄═tunnel MessagePort (per remote participant)═► worker   (see engine/tunnel.ts)
  * ```
  *
  * Errors cross as {@link SerializedError} and are rebuilt with the same class family and code
@@ -15,6 +17,8 @@
 import { ConfabError, InvalidStateError, isConfabError, UnsupportedError } from '@confab/core';
 import { isMediaError, MediaError } from '../engine/errors.js';
 import type { MediaErrorCode } from '../engine/errors.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { TunnelLegInfo } from '../engine/tunnel.js';
 import type { MediaCommand, MediaEngineEvent, MediaEngineSettings } from '../engine/types.js';
 
 /** Log levels a worker forwards; lower levels are dropped inside the worker. */
@@ -39,6 +43,27 @@ export interface WorkerRequest {
   kind: 'request';
   id: number;
   command: MediaCommand;
+}
+
+/**
+ * Operations of cross-worker mixing that are not part of the public command set: the parent
+ * hands each worker one end of a tunnel's `MessageChannel` (transferred with the message).
+ */
+export type WorkerInternalOp =
+  /** Leg's worker: the leg leaves its bridge; its media goes through `port`. Result: TunnelLegInfo. */
+  | { op: 'openTunnel'; legId: string; port: MessagePort }
+  /** Leg's worker: the tunnel ends, the leg stays open and unbridged. */
+  | { op: 'closeTunnel'; legId: string }
+  /** Mixer's worker: a proxy for the remote leg, under its id. */
+  | { op: 'attachRemoteLeg'; legId: string; group: string; port: MessagePort; info: TunnelLegInfo }
+  /** Mixer's worker: the proxy closes (it leaves its mixer). */
+  | { op: 'detachRemoteLeg'; legId: string };
+
+/** An internal operation for the worker. */
+export interface WorkerInternalRequest {
+  kind: 'internal';
+  id: number;
+  request: WorkerInternalOp;
 }
 
 /** An error as it crosses the thread boundary. */

@@ -12,7 +12,14 @@ import type { Logger } from '@confab/core';
 import { LocalMediaEngine } from '../engine/local-engine.js';
 import type { MediaEngineEvent } from '../engine/types.js';
 import { cloneableLogObject, LOG_LEVEL_RANK, serializeError } from './protocol.js';
-import type { MediaWorkerData, WorkerLogLevel, WorkerMessage, WorkerRequest } from './protocol.js';
+import type {
+  MediaWorkerData,
+  WorkerInternalOp,
+  WorkerInternalRequest,
+  WorkerLogLevel,
+  WorkerMessage,
+  WorkerRequest,
+} from './protocol.js';
 
 if (!parentPort) {
   throw new Error('the media worker must run in a worker thread');
@@ -71,11 +78,36 @@ async function handle(request: WorkerRequest): Promise<void> {
   }
 }
 
-port.on('message', (message: WorkerRequest | null | undefined) => {
-  if (message?.kind !== 'request') {
-    return;
+function internal(request: WorkerInternalOp): unknown {
+  switch (request.op) {
+    case 'openTunnel':
+      return engine.openTunnel(request.legId, request.port);
+    case 'closeTunnel':
+      engine.closeTunnel(request.legId);
+      return null;
+    case 'attachRemoteLeg':
+      engine.attachRemoteLeg(request.legId, request.group, request.port, request.info);
+      return null;
+    case 'detachRemoteLeg':
+      engine.detachRemoteLeg(request.legId);
+      return null;
   }
-  void handle(message);
+}
+
+function handleInternal(message: WorkerInternalRequest): void {
+  try {
+    post({ kind: 'response', id: message.id, ok: true, result: internal(message.request) });
+  } catch (error) {
+    post({ kind: 'response', id: message.id, ok: false, error: serializeError(error) });
+  }
+}
+
+port.on('message', (message: WorkerRequest | WorkerInternalRequest | null | undefined) => {
+  if (message?.kind === 'request') {
+    void handle(message);
+  } else if (message?.kind === 'internal') {
+    handleInternal(message);
+  }
 });
 
 process.on('unhandledRejection', (reason) => {
