@@ -6,6 +6,7 @@
  */
 import { silentLogger, type Logger } from '@confab/core';
 import { ConfabAuth } from './auth/auth.js';
+import { AdHocConference } from './domain/adhoc-conference.js';
 import { Call } from './domain/call.js';
 import { CallSession } from './domain/call-session.js';
 import { Profile, Session, SipLine } from './domain/session.js';
@@ -22,8 +23,19 @@ export interface ConfabOptions {
   logger?: Logger;
 }
 
-/** Domain classes, reachable as `Wazo.domain.*` in `@wazo/sdk`. */
-export const domain = { Call, CallSession, Profile, Session, SipLine } as const;
+/**
+ * Domain classes, reachable as `Wazo.domain.*` in `@wazo/sdk` (`AdHocAPIConference` is the
+ * original's name of {@link AdHocConference}).
+ */
+export const domain = {
+  AdHocAPIConference: AdHocConference,
+  AdHocConference,
+  Call,
+  CallSession,
+  Profile,
+  Session,
+  SipLine,
+} as const;
 
 /** An SDK instance. */
 export interface Confab {

@@ -212,3 +212,124 @@ export class PhoneError extends ConfabError {
 export function isPhoneError(value: unknown): value is PhoneError {
   return isConfabError(value) && Object.values<string>(PhoneErrorCode).includes(value.code);
 }
+
+/**
+ * Codes of {@link ConferenceError}. Each server code maps one calld `error_id` of the ad-hoc
+ * conference API (spec wazo-server-protocols §5.6).
+ */
+export const ConferenceErrorCode = {
+  /** `host-call-not-found` (400): the host call is unknown, not ours, or has no calld id yet. */
+  HostCallNotFound: 'CONFERENCE_HOST_CALL_NOT_FOUND',
+  /** `host-call-creation-error` (400): the host call has no peer, or a call hung up meanwhile. */
+  HostCallCreationError: 'CONFERENCE_HOST_CALL_CREATION_ERROR',
+  /** `host-already-in-conference` (409). */
+  HostAlreadyInConference: 'CONFERENCE_HOST_ALREADY_IN_CONFERENCE',
+  /**
+   * `participant-call-not-found` (400): unknown call, not talking to one of our calls, not in
+   * this conference (remove), or our call's remote party is not known yet (no calld view).
+   */
+  ParticipantCallNotFound: 'CONFERENCE_PARTICIPANT_CALL_NOT_FOUND',
+  /** `participant-already-in-conference` (409). */
+  ParticipantAlreadyInConference: 'CONFERENCE_PARTICIPANT_ALREADY_IN_CONFERENCE',
+  /** `adhoc-conference-not-found` (404): unknown, another user's, or already deleted. */
+  NotFound: 'CONFERENCE_NOT_FOUND',
+  /** An operation on a conference that has finished, or was never started. */
+  NotActive: 'CONFERENCE_NOT_ACTIVE',
+} as const;
+export type ConferenceErrorCode = (typeof ConferenceErrorCode)[keyof typeof ConferenceErrorCode];
+
+const CONFERENCE_ERROR_IDS: Readonly<Record<string, ConferenceErrorCode>> = {
+  'host-call-not-found': ConferenceErrorCode.HostCallNotFound,
+  'host-call-creation-error': ConferenceErrorCode.HostCallCreationError,
+  'host-already-in-conference': ConferenceErrorCode.HostAlreadyInConference,
+  'participant-call-not-found': ConferenceErrorCode.ParticipantCallNotFound,
+  'participant-already-in-conference': ConferenceErrorCode.ParticipantAlreadyInConference,
+  'adhoc-conference-not-found': ConferenceErrorCode.NotFound,
+};
+
+/**
+ * An ad-hoc conference operation was refused. `errorId`/`status` are the server's when it
+ * answered (the {@link ApiError} is the `cause`); other REST failures (`invalid-data`,
+ * `unauthorized`, 503, network) stay {@link ApiError}s.
+ */
+export class ConferenceError extends ConfabError {
+  override readonly name = 'ConferenceError';
+  declare readonly code: ConferenceErrorCode;
+  /** HTTP status of the refusal, 0 when the SDK refused it locally. */
+  readonly status: number;
+  /** calld `error_id`, when the server refused it. */
+  readonly errorId: string | undefined;
+  /** calld `details` (e.g. `{participant_call_id}`), when the server refused it. */
+  readonly details: unknown;
+
+  protected constructor(
+    code: ConferenceErrorCode,
+    message: string,
+    fields: { status?: number; errorId?: string | undefined; details?: unknown; cause?: unknown },
+  ) {
+    super(code, message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.status = fields.status ?? 0;
+    this.errorId = fields.errorId;
+    this.details = fields.details;
+  }
+
+  /**
+   * The ConferenceError for a calld refusal of the ad-hoc API, or `error` unchanged when it is
+   * not one (other ApiErrors, unexpected failures).
+   */
+  static fromApiError(error: unknown): unknown {
+    if (!isApiError(error) || error.errorId === undefined) {
+      return error;
+    }
+    const code = CONFERENCE_ERROR_IDS[error.errorId];
+    if (code === undefined) {
+      return error;
+    }
+    return new ConferenceError(code, error.message, {
+      status: error.status,
+      errorId: error.errorId,
+      details: error.details,
+      cause: error,
+    });
+  }
+
+  /** A call whose remote party (calld `talking_to`) is unknown, so it cannot be named. */
+  static unknownPeer(callId: string): ConferenceError {
+    return new ConferenceError(
+      ConferenceErrorCode.ParticipantCallNotFound,
+      `Call ${callId} has no known remote party (no calld view of it yet)`,
+      {},
+    );
+  }
+
+  /** The host call has no calld id yet. */
+  static unknownHost(callId: string): ConferenceError {
+    return new ConferenceError(
+      ConferenceErrorCode.HostCallNotFound,
+      `Call ${callId} has no calld call id yet`,
+      {},
+    );
+  }
+
+  /** A participant that is not (or no longer) in the conference. */
+  static notParticipant(callId: string): ConferenceError {
+    return new ConferenceError(
+      ConferenceErrorCode.ParticipantCallNotFound,
+      `Call ${callId} is not a participant of this conference`,
+      {},
+    );
+  }
+
+  static notActive(conferenceId: string, why: string): ConferenceError {
+    return new ConferenceError(
+      ConferenceErrorCode.NotActive,
+      `Conference ${conferenceId || '(not started)'} ${why}`,
+      {},
+    );
+  }
+}
+
+/** Cross-realm guard for {@link ConferenceError}. */
+export function isConferenceError(value: unknown): value is ConferenceError {
+  return isConfabError(value) && Object.values<string>(ConferenceErrorCode).includes(value.code);
+}

@@ -45,6 +45,13 @@ export type { BusEvent, ReconnectPolicy, WebsocketEventName } from './websocket/
 export { CallSession, SipStatus } from './domain/call-session.js';
 export type { CallSessionInit } from './domain/call-session.js';
 export { Call } from './domain/call.js';
+export { AdHocConference, AdHocAPIConference, ConferenceState } from './domain/adhoc-conference.js';
+export type {
+  AdHocConferenceInit,
+  ConferenceBackend,
+  ConferenceView,
+  ParticipantRef,
+} from './domain/adhoc-conference.js';
 export type { CallInit } from './domain/call.js';
 export { Session, Profile, SipLine } from './domain/session.js';
 export type { Line, Extension, SessionInit, ProfileInit, SipLineInit } from './domain/session.js';
@@ -52,6 +59,9 @@ export type { Line, Extension, SessionInit, ProfileInit, SipLineInit } from './d
 export {
   ApiError,
   ApiErrorCode,
+  ConferenceError,
+  ConferenceErrorCode,
+  isConferenceError,
   PhoneError,
   PhoneErrorCode,
   isApiError,

@@ -55,6 +55,9 @@ describe('Phone events', () => {
       ON_CALL_MUTED: 'onCallMuted',
       ON_CALL_UNMUTED: 'onCallUnmuted',
       ON_AUDIO_STREAM: 'onAudioStream',
+      // Confab extensions (the spec lists no conference event on Phone).
+      ON_CONFERENCE_UPDATED: 'onConferenceUpdated',
+      ON_CONFERENCE_ENDED: 'onConferenceEnded',
     });
   });
 
@@ -102,6 +105,14 @@ describe('Websocket', () => {
     expect(Websocket.CONFERENCE_ADHOC_DELETED).toBe('conference_adhoc_deleted');
     expect(Websocket.INITIALIZED).toBe('initialized');
     expect(Websocket.ON_AUTH_FAILED).toBe('on_auth_failed');
+  });
+
+  it('Phone.startConference and domain.AdHocAPIConference exist, as in @wazo/sdk (spec §7)', () => {
+    expect(typeof Phone.startConference).toBe('function');
+    expect(confab.domain.AdHocAPIConference).toBe(confab.domain.AdHocConference);
+    expectTypeOf<ReturnType<typeof Phone.startConference>>().toEqualTypeOf<
+      Promise<InstanceType<typeof confab.domain.AdHocAPIConference>>
+    >();
   });
 
   it('domain.Call.parse and domain.CallSession.parseCall are reachable as in @wazo/sdk', () => {

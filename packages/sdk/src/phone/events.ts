@@ -7,6 +7,7 @@
  * `onCallFailed` is emitted (Wazo declares it and never emits it) and carries the error;
  * listeners registered before `connect()` are kept (Wazo drops them).
  */
+import type { AdHocConference } from '../domain/adhoc-conference.js';
 import type { CallSession } from '../domain/call-session.js';
 import type { PhoneError } from '../errors.js';
 
@@ -45,6 +46,17 @@ export const PhoneEvent = {
   ON_CALL_UNMUTED: 'onCallUnmuted',
   /** Remote audio arrived; browsers already play it. `(mediaStream)` */
   ON_AUDIO_STREAM: 'onAudioStream',
+  /**
+   * Confab extension (`@wazo/sdk` has no conference event on Phone): a live ad-hoc conference
+   * has a new snapshot — started, a participant joined or left, talking or server-side mute
+   * changed, or it finished. React apps store it (`setConference`). `(conference)`
+   */
+  ON_CONFERENCE_UPDATED: 'onConferenceUpdated',
+  /**
+   * Confab extension: an ad-hoc conference finished (`conference_adhoc_deleted`, `hangup()`, or
+   * its host call ended); the snapshot has `finished: true` and no participants. `(conference)`
+   */
+  ON_CONFERENCE_ENDED: 'onConferenceEnded',
 } as const;
 export type PhoneEventName = (typeof PhoneEvent)[keyof typeof PhoneEvent];
 
@@ -67,5 +79,7 @@ export interface PhoneEvents {
   onCallMuted: [callSession: CallSession];
   onCallUnmuted: [callSession: CallSession];
   onAudioStream: [stream: MediaStream];
+  onConferenceUpdated: [conference: AdHocConference];
+  onConferenceEnded: [conference: AdHocConference];
   [event: string]: unknown[];
 }

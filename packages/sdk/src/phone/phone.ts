@@ -8,9 +8,12 @@
  * SIP INFO fallback), blind transfer (REFER). `callSession.call` follows the event websocket's
  * `call_created`/`call_updated` for our own legs (matched by SIP Call-ID).
  *
+ * Ad-hoc conferences: `startConference(host, otherCalls)` asks the server to merge calls
+ * (../domain/adhoc-conference.ts); the server moves the media, nobody renegotiates.
+ *
  * Limits of this release: one registration per Phone; no automatic re-registration after the
  * SIP WebSocket drops (the phone goes `Unregistered` and emits `onUnRegistered`; call
- * `connect()` again); no attended transfer or conference yet.
+ * `connect()` again); no attended transfer.
  *
  * Phone states (one `#transition()` checks this table):
  * ```txt
@@ -32,6 +35,7 @@ import {
 } from 'sip.js';
 import type { ConfabAuth } from '../auth/auth.js';
 import { isRecord } from '../api/json.js';
+import { AdHocConference, type ConferenceBackend } from '../domain/adhoc-conference.js';
 import { Call } from '../domain/call.js';
 import { CallSession } from '../domain/call-session.js';
 import type { Session, SipLine } from '../domain/session.js';
@@ -40,6 +44,7 @@ import type { Platform, PlatformOverrides } from '../platform.js';
 import type { SdkRuntime } from '../runtime.js';
 import type { ServerAddress } from '../server-address.js';
 import { CallLeg, CallLegState, type CallOutcome } from './call-leg.js';
+import { PhoneConferences } from './conferences.js';
 import { PhoneEvent, type PhoneEventName, type PhoneEvents } from './events.js';
 import { createDomAudioOutput } from './remote-audio.js';
 import { WebSocketTransport, type WebSocketTransportOptions } from './transport.js';
@@ -182,6 +187,8 @@ export class ConfabPhone {
   readonly ON_CALL_UNHELD = PhoneEvent.ON_CALL_UNHELD;
   readonly ON_CALL_MUTED = PhoneEvent.ON_CALL_MUTED;
   readonly ON_CALL_UNMUTED = PhoneEvent.ON_CALL_UNMUTED;
+  readonly ON_CONFERENCE_UPDATED = PhoneEvent.ON_CONFERENCE_UPDATED;
+  readonly ON_CONFERENCE_ENDED = PhoneEvent.ON_CONFERENCE_ENDED;
 
   readonly #auth: ConfabAuth;
   readonly #runtime: SdkRuntime;
@@ -194,11 +201,37 @@ export class ConfabPhone {
   #generation = 0;
   readonly #legs = new Map<SipSession, CallLeg>();
   #current: CallLeg | undefined;
+  readonly #conferences: PhoneConferences;
 
   constructor(dependencies: PhoneDependencies) {
     this.#auth = dependencies.auth;
     this.#runtime = dependencies.runtime;
+    this.#conferences = new PhoneConferences(
+      dependencies.auth,
+      dependencies.runtime.logger.child({ component: 'conference' }),
+      {
+        joinHost: (host) => this.#joinConference(host),
+        hold: async (host) => {
+          await this.hold(host);
+        },
+        resume: async (host) => {
+          await this.resume(host);
+        },
+        mute: (host) => this.mute(host),
+        unmute: (host) => this.unmute(host),
+        updated: (conference) => this.#emit(PhoneEvent.ON_CONFERENCE_UPDATED, conference),
+        ended: (conference) => this.#emit(PhoneEvent.ON_CONFERENCE_ENDED, conference),
+      },
+    );
     dependencies.websocket?.observe((event) => this.#onBusEvent(event));
+  }
+
+  /**
+   * What {@link AdHocConference}s of this phone use to reach the server and the host call.
+   * @internal
+   */
+  get conferenceBackend(): ConferenceBackend {
+    return this.#conferences;
   }
 
   /**
@@ -206,6 +239,7 @@ export class ConfabPhone {
    * its CallSession (spec wazo-js-sdk §4.4: `@wazo/sdk` leaves this to the application).
    */
   #onBusEvent(event: BusEvent): void {
+    this.#conferences.onBusEvent(event);
     if (event.name !== WebsocketEvent.CALL_CREATED && event.name !== WebsocketEvent.CALL_UPDATED) {
       return;
     }
@@ -711,6 +745,59 @@ export class ConfabPhone {
     await leg.refer(uri);
   }
 
+  /**
+   * Merges calls into an ad-hoc conference hosted by this user (spec wazo-js-sdk §6–7): the
+   * remote parties of `host` and of every call of `otherCalls` are keyed by their calld call
+   * ids (`getTalkingToIds()[0]`, asked from calld when a call's view has not arrived yet) and
+   * `POST /api/calld/1.0/users/me/conferences/adhoc` is sent. The server hangs up the user's
+   * legs toward the other calls (`onCallEnded` follows for them) and moves everyone into its
+   * mixer; `host` stays up and is taken off hold. Later changes arrive as `onConferenceUpdated`.
+   * @throws PhoneError `PHONE_NOT_CONNECTED`, `PHONE_CALL_NOT_FOUND` (host unknown here);
+   *   ConferenceError for a refusal of the server (spec §5.6) or a call without known peer;
+   *   ApiError for other REST failures
+   */
+  async startConference(
+    host: CallSession,
+    otherCalls: CallSession[] = [],
+  ): Promise<AdHocConference> {
+    this.#requireConnection();
+    const hostLeg = this.#legOf(host);
+    const participants: Record<string, CallSession> = {};
+    for (const callSession of [hostLeg.callSession, ...otherCalls]) {
+      participants[await this.#conferences.peerOf(callSession)] = callSession;
+    }
+    const conference = new AdHocConference({
+      phone: this,
+      host: hostLeg.callSession,
+      participants,
+    });
+    return conference.start();
+  }
+
+  /** Brings the host call of a conference back: off hold, and the current call. */
+  async #joinConference(host: CallSession): Promise<void> {
+    const leg = this.#findLeg(host);
+    if (leg?.state !== CallLegState.Established) {
+      return;
+    }
+    this.#current = leg;
+    if (!leg.held) {
+      return;
+    }
+    try {
+      if (await leg.setHold(false)) {
+        leg.callSession.paused = false;
+        this.#emit(PhoneEvent.ON_CALL_RESUMED, leg.callSession);
+        this.#emit(PhoneEvent.ON_CALL_UNHELD, leg.callSession);
+      }
+    } catch (error) {
+      this.#runtime.logger.warn(
+        { err: error, call: host.getId() },
+        'could not take the conference host call off hold',
+      );
+    }
+  }
+
   /** Holds the current established call unless it is `except` (auto-hold, spec §3.2). */
   async #holdCurrentCall(except: CallLeg | undefined): Promise<void> {
     const current = this.#current;
@@ -870,6 +957,7 @@ export class ConfabPhone {
         break;
     }
     this.#emit(PhoneEvent.ON_CALL_ENDED, callSession, wasCurrent);
+    this.#conferences.onCallEnded(callSession);
   }
 
   #transition(to: PhoneState): void {

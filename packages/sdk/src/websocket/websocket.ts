@@ -49,6 +49,14 @@ export const WebsocketEvent = {
   CALL_DTMF_CREATED: 'call_dtmf_created',
   CONFERENCE_ADHOC_PARTICIPANT_LEFT: 'conference_adhoc_participant_left',
   CONFERENCE_ADHOC_DELETED: 'conference_adhoc_deleted',
+  /** Not in `@wazo/sdk`'s list, but sent by calld (spec wazo-server-protocols §6.5). */
+  CONFERENCE_ADHOC_CREATED: 'conference_adhoc_created',
+  CONFERENCE_ADHOC_PARTICIPANT_JOINED: 'conference_adhoc_participant_joined',
+  /** Confab extensions: talk detection and server-side mute of ad-hoc participants. */
+  CONFERENCE_ADHOC_PARTICIPANT_TALK_STARTED: 'conference_adhoc_participant_talk_started',
+  CONFERENCE_ADHOC_PARTICIPANT_TALK_STOPPED: 'conference_adhoc_participant_talk_stopped',
+  CONFERENCE_ADHOC_PARTICIPANT_MUTED: 'conference_adhoc_participant_muted',
+  CONFERENCE_ADHOC_PARTICIPANT_UNMUTED: 'conference_adhoc_participant_unmuted',
   AUTH_SESSION_EXPIRE_SOON: 'auth_session_expire_soon',
 } as const;
 export type WebsocketEventName = (typeof WebsocketEvent)[keyof typeof WebsocketEvent];
@@ -182,6 +190,15 @@ export class ConfabWebsocket {
   readonly CALL_DTMF_CREATED = WebsocketEvent.CALL_DTMF_CREATED;
   readonly CONFERENCE_ADHOC_PARTICIPANT_LEFT = WebsocketEvent.CONFERENCE_ADHOC_PARTICIPANT_LEFT;
   readonly CONFERENCE_ADHOC_DELETED = WebsocketEvent.CONFERENCE_ADHOC_DELETED;
+  readonly CONFERENCE_ADHOC_CREATED = WebsocketEvent.CONFERENCE_ADHOC_CREATED;
+  readonly CONFERENCE_ADHOC_PARTICIPANT_JOINED = WebsocketEvent.CONFERENCE_ADHOC_PARTICIPANT_JOINED;
+  readonly CONFERENCE_ADHOC_PARTICIPANT_TALK_STARTED =
+    WebsocketEvent.CONFERENCE_ADHOC_PARTICIPANT_TALK_STARTED;
+  readonly CONFERENCE_ADHOC_PARTICIPANT_TALK_STOPPED =
+    WebsocketEvent.CONFERENCE_ADHOC_PARTICIPANT_TALK_STOPPED;
+  readonly CONFERENCE_ADHOC_PARTICIPANT_MUTED = WebsocketEvent.CONFERENCE_ADHOC_PARTICIPANT_MUTED;
+  readonly CONFERENCE_ADHOC_PARTICIPANT_UNMUTED =
+    WebsocketEvent.CONFERENCE_ADHOC_PARTICIPANT_UNMUTED;
   readonly AUTH_SESSION_EXPIRE_SOON = WebsocketEvent.AUTH_SESSION_EXPIRE_SOON;
   readonly ON_OPEN = SocketEvent.ON_OPEN;
   readonly ON_CLOSE = SocketEvent.ON_CLOSE;
