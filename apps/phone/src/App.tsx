@@ -1,10 +1,12 @@
 /**
  * The Confab softphone page: log in, see the registration, dial, answer or reject, hold and
  * resume, mute, send DTMF from a keypad, place a second call (the SDK holds the first one), hang
- * up. Every control and status has a stable `data-testid` for the e2e tests.
+ * up; with two calls, merge them into an ad-hoc conference (participants with a talking
+ * indicator, server-side mute and remove; add another call; end it for everyone). Every control
+ * and status has a stable `data-testid` for the e2e tests.
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import type { CallSession, Confab } from '@confab/sdk';
+import type { AdHocConference, CallSession, Confab } from '@confab/sdk';
 import { usePhone, type CallView } from './use-phone.js';
 
 type Phase = 'login' | 'connecting' | 'ready';
@@ -126,6 +128,31 @@ export function App({ confab }: { confab: Confab }) {
     const target = number.trim();
     if (target !== '') {
       await run(() => confab.Phone.call(target));
+    }
+  };
+
+  const conference = phone.conference;
+  const conferenceLive = conference !== null && !conference.finished;
+  /** Established calls: the current one and the held ones. */
+  const established = [...(current.state === 'active' ? [current.call] : []), ...phone.others];
+
+  /** Merge: the oldest call hosts (the seeds' `startConference(callBob, [callCarol])`). */
+  const merge = async (): Promise<void> => {
+    const ordered = [...established].sort(
+      (a, b) => (a.creationTime?.getTime() ?? 0) - (b.creationTime?.getTime() ?? 0),
+    );
+    const [host, ...otherCalls] = ordered;
+    if (host !== undefined) {
+      await run(() => confab.Phone.startConference(host, otherCalls));
+    }
+  };
+
+  /** Runs a conference action on the latest snapshot (the SDK also emits the new one). */
+  const onConference = async (
+    action: (conference: AdHocConference) => Promise<unknown>,
+  ): Promise<void> => {
+    if (conference !== null) {
+      await run(() => action(conference));
     }
   };
 
@@ -312,6 +339,15 @@ export function App({ confab }: { confab: Confab }) {
               >
                 {current.call.isMuted() ? 'Unmute' : 'Mute'}
               </button>
+              {conferenceLive && !conference.host.is(current.call) && (
+                <button
+                  type="button"
+                  data-testid="call-add-to-conference"
+                  onClick={() => void onConference((c) => c.addParticipant(current.call))}
+                >
+                  Add to conference
+                </button>
+              )}
             </div>
           )}
           {current.state === 'active' && (
@@ -343,6 +379,90 @@ export function App({ confab }: { confab: Confab }) {
         </section>
       )}
 
+      {phase === 'ready' && !conferenceLive && established.length >= 2 && (
+        <section className="card merge">
+          <button
+            type="button"
+            className="primary"
+            data-testid="conference-merge"
+            onClick={() => void merge()}
+          >
+            Merge into a conference
+          </button>
+        </section>
+      )}
+
+      {phase === 'ready' && conference !== null && (
+        <section
+          className="card conference"
+          data-testid="conference"
+          data-state={conference.state}
+          data-conference-id={conference.conferenceId}
+        >
+          <h2>
+            Conference{' '}
+            <span data-testid="conference-state">
+              {conference.finished
+                ? 'ended'
+                : `${conference.getParticipants().length} participants`}
+            </span>
+          </h2>
+          {conferenceLive && (
+            <>
+              <ul className="participants">
+                {Object.entries(conference.participants).map(([callId, call]) => {
+                  const talking = conference.isTalking(callId);
+                  const muted = conference.isParticipantMuted(callId);
+                  return (
+                    <li
+                      key={callId}
+                      data-testid="conference-participant"
+                      data-call-id={callId}
+                      data-talking={talking ? 'true' : 'false'}
+                      data-muted={muted ? 'true' : 'false'}
+                    >
+                      <span
+                        className={`talking ${talking ? 'talking--on' : ''}`}
+                        data-testid="conference-participant-talking"
+                        aria-label={talking ? 'talking' : 'silent'}
+                      />
+                      <span data-testid="conference-participant-name">{who(call)}</span>
+                      <button
+                        type="button"
+                        data-testid="conference-participant-mute"
+                        onClick={() =>
+                          void onConference((c) =>
+                            muted ? c.unmuteParticipant(callId) : c.muteParticipant(callId),
+                          )
+                        }
+                      >
+                        {muted ? 'Unmute' : 'Mute'}
+                      </button>
+                      <button
+                        type="button"
+                        className="danger"
+                        data-testid="conference-participant-remove"
+                        onClick={() => void onConference((c) => c.removeParticipant(callId))}
+                      >
+                        Remove
+                      </button>
+                    </li>
+                  );
+                })}
+              </ul>
+              <button
+                type="button"
+                className="danger"
+                data-testid="conference-hangup"
+                onClick={() => void onConference((c) => c.hangup())}
+              >
+                End conference
+              </button>
+            </>
+          )}
+        </section>
+      )}
+
       {phase === 'ready' && phone.others.length > 0 && (
         <section className="card others" data-testid="held-calls">
           <h2>On hold</h2>
@@ -357,6 +477,15 @@ export function App({ confab }: { confab: Confab }) {
                 >
                   Resume
                 </button>
+                {conferenceLive && !conference.host.is(call) && (
+                  <button
+                    type="button"
+                    data-testid="held-call-add"
+                    onClick={() => void onConference((c) => c.addParticipant(call))}
+                  >
+                    Add to conference
+                  </button>
+                )}
                 <button
                   type="button"
                   className="danger"

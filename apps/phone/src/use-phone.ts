@@ -1,10 +1,11 @@
 /**
  * The page's view of the SDK: registration, the current call, the other calls (held) and the
  * ringing calls, derived from the Phone events. CallSession objects are updated in place by the
- * SDK (hold, mute, calld view), so each event bumps `revision` to re-render.
+ * SDK (hold, mute, calld view), so each event bumps `revision` to re-render. The ad-hoc
+ * conference is the SDK's latest snapshot (`onConferenceUpdated`, a new object each time).
  */
 import { useEffect, useState } from 'react';
-import type { CallSession, Confab } from '@confab/sdk';
+import type { AdHocConference, CallSession, Confab } from '@confab/sdk';
 
 /** What the call panel shows (`data-state` values are stable for tests). */
 export type CallView =
@@ -24,6 +25,8 @@ export interface PhoneView {
   others: CallSession[];
   /** Incoming calls not answered yet, oldest first. */
   incoming: CallSession[];
+  /** The conference this user hosts (the last one, finished until another starts), or null. */
+  conference: AdHocConference | null;
   revision: number;
 }
 
@@ -33,6 +36,7 @@ export function usePhone(confab: Confab): PhoneView {
     current: { state: 'idle' },
     others: [],
     incoming: [],
+    conference: null,
     revision: 0,
   });
 
@@ -100,6 +104,19 @@ export function usePhone(confab: Confab): PhoneView {
       Phone.on(Phone.ON_CALL_REJECTED, (call) => endCurrent(call, 'rejected')),
       Phone.on(Phone.ON_CALL_CANCELED, (call) => endCurrent(call, 'canceled')),
       Phone.on(Phone.ON_CALL_FAILED, (call, error) => endCurrent(call, 'failed', error.message)),
+      Phone.on(Phone.ON_CONFERENCE_UPDATED, (conference) =>
+        update((previous) => {
+          const current = previous.current;
+          // The host call carries the conference: show it unless another call is being placed.
+          const showHost =
+            !conference.finished &&
+            conference.host.isEstablished() &&
+            (current.state === 'idle' || current.state === 'ended');
+          return showHost
+            ? { conference, current: { state: 'active', call: conference.host } }
+            : { conference };
+        }),
+      ),
       Phone.on(Phone.ON_CALL_ENDED, (call) =>
         update((previous) => {
           const incoming = previous.incoming.filter((c) => !c.is(call));
