@@ -3,9 +3,12 @@ import { isConfabError } from '@confab/core';
 import {
   ApiError,
   ApiErrorCode,
+  ConferenceError,
+  ConferenceErrorCode,
   PhoneError,
   PhoneErrorCode,
   isApiError,
+  isConferenceError,
   isPhoneError,
 } from '../src/errors.js';
 
@@ -65,5 +68,35 @@ describe('PhoneError', () => {
     expect(error.code).toBe(PhoneErrorCode.RegistrationFailed);
     expect(error.status).toBe(403);
     expect(error.message).toContain('403 Forbidden');
+  });
+});
+
+describe('ConferenceError', () => {
+  const url = 'http://h/api/calld/1.0/users/me/conferences/adhoc';
+  it.each([
+    ['host-call-not-found', 400, ConferenceErrorCode.HostCallNotFound],
+    ['host-call-creation-error', 400, ConferenceErrorCode.HostCallCreationError],
+    ['host-already-in-conference', 409, ConferenceErrorCode.HostAlreadyInConference],
+    ['participant-call-not-found', 400, ConferenceErrorCode.ParticipantCallNotFound],
+    ['participant-already-in-conference', 409, ConferenceErrorCode.ParticipantAlreadyInConference],
+    ['adhoc-conference-not-found', 404, ConferenceErrorCode.NotFound],
+  ])('maps calld %s (%i) to %s, keeping the ApiError as cause', (errorId, status, code) => {
+    const api = ApiError.fromResponse(url, status, {
+      error_id: errorId,
+      message: 'm',
+      details: { x: 1 },
+    });
+    const mapped = ConferenceError.fromApiError(api);
+    expect(isConferenceError(mapped)).toBe(true);
+    expect(mapped).toMatchObject({ code, status, errorId, details: { x: 1 }, cause: api });
+  });
+
+  it('leaves other failures as they are (invalid-data, 503, network)', () => {
+    const invalid = ApiError.fromResponse(url, 400, { error_id: 'invalid-data' });
+    const down = ApiError.fromResponse(url, 503, {});
+    const unreachable = ApiError.unreachable(url, new Error('refused'));
+    for (const error of [invalid, down, unreachable]) {
+      expect(ConferenceError.fromApiError(error)).toBe(error);
+    }
   });
 });
