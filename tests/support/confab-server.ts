@@ -68,6 +68,14 @@ export interface TestConfab {
   readonly server: ConfabServer;
   /** `http://127.0.0.1:<port>`: the SDK and the page use plain HTTP/WS on loopback. */
   readonly origin: string;
+  /**
+   * `https://127.0.0.1:<port>`: the same application over TLS with the generated self-signed
+   * development certificate (Chromium runs with `--ignore-certificate-errors`). Clients that only
+   * speak https/wss, like the real `@wazo/sdk`, use this one.
+   */
+  readonly httpsOrigin: string;
+  /** `127.0.0.1:<https port>`, the form `Wazo.Auth.setHost()` takes. */
+  readonly httpsHost: string;
   readonly users: readonly [TestUser, TestUser];
   /** Creates a user with one line through the store. */
   addUser(options?: AddUserOptions): Promise<TestLineUser>;
@@ -147,9 +155,12 @@ export async function startTestConfab(options: { staticDir?: string } = {}): Pro
   // startConfab() runs the default telephony core, which exposes its registrar.
   const telephony = server.telephony as Partial<Telephony>;
   const port = new URL(server.httpUrl).port;
+  const httpsPort = new URL(server.httpsUrl).port;
   return {
     server,
     origin: `http://127.0.0.1:${port}`,
+    httpsOrigin: `https://127.0.0.1:${httpsPort}`,
+    httpsHost: `127.0.0.1:${httpsPort}`,
     users: TEST_USERS,
     sipPort: server.telephony.ports?.udp ?? server.config.sipPort,
     addUser,

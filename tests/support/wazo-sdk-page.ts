@@ -1,0 +1,338 @@
+/**
+ * A Chromium page running the REAL `@wazo/sdk` (npm 0.44.x, its self-contained UMD bundle
+ * `dist/wazo-sdk.js`, loaded unchanged) against Confab, for the compatibility e2e test.
+ *
+ * The page is an app of its own: a blank document served by a loopback HTTP server of the test
+ * (./static-server.ts, {@link WAZO_APP_PAGE}), i.e. on another origin than Confab, as a real
+ * app would be, so CORS is exercised too. The SDK itself only speaks https:// and wss:// to its
+ * host (Confab's HTTPS listener with the development certificate; Chromium runs with
+ * `--ignore-certificate-errors`). The test
+ * adds the bundle as a script tag, which sets `window.Wazo`. A small page-side glue
+ * (`window.__wazoCompat`, plain JavaScript) drives the SDK through its documented simple API —
+ * `Wazo.Auth.setHost/logIn`, `Wazo.Phone.connect/call/accept/hangup` — and records every
+ * `Wazo.Phone` event, so the test can wait for events and assert their arguments.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import type { BrowserParticipant, InboundAudioStats, ProbeReport } from './browser.js';
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The published browser bundle of `@wazo/sdk` (root devDependency). */
+export const WAZO_SDK_BUNDLE = join(REPO_ROOT, 'node_modules', '@wazo', 'sdk', 'dist', 'wazo-sdk.js');
+
+/** The app's blank document, to serve with ./static-server.ts. */
+export const WAZO_APP_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>@wazo/sdk compatibility</title></head><body></body></html>`;
+
+/** One `Wazo.Phone` event as recorded in the page. */
+export interface RecordedPhoneEvent {
+  /** The event's string value, e.g. `onCallIncoming`. */
+  name: string;
+  /** `getId()` of the CallSession argument(s), in argument order. */
+  callIds: string[];
+  /** Arguments that are not CallSessions, JSON-safe (booleans, strings, numbers). */
+  scalars: (string | number | boolean | null)[];
+  /** Milliseconds since the page's time origin. */
+  at: number;
+}
+
+/** A calld event as `Wazo.Websocket` relayed it to the app. */
+export interface WazoBusEvent {
+  name: string;
+  call_id: string;
+  sip_call_id: string;
+  status: string;
+  user_uuid: string;
+}
+
+/** What `Wazo.Auth.logIn` resolved with (a `Session`). */
+export interface WazoLoginInfo {
+  uuid: string;
+  tenantUuid: string;
+  token: string;
+  displayName: string;
+  sipLines: { username: string; isWebRtc: boolean }[];
+  webRtcLine: string | null;
+  engineVersion: string | null;
+}
+
+/** A plain view of a `CallSession` of the real SDK. */
+export interface WazoCallView {
+  id: string;
+  sipCallId: string;
+  callId: string;
+  number: string;
+  displayName: string;
+  isCaller: boolean;
+  answered: boolean;
+  sipStatus: string;
+}
+
+/**
+ * Page-side glue, plain JavaScript (added as a script after the bundle). It uses only the simple
+ * API's documented members. Listeners are added AFTER `Wazo.Phone.connect()`: the original's
+ * `connect()` calls `_transferEvents()`, which `unbind()`s every listener added before it
+ * (wazo-js-sdk spec §3.3, a known bug of the original that apps work around this way).
+ */
+const GLUE_SOURCE = String.raw`
+(() => {
+  const Wazo = window.Wazo;
+  const events = [];
+  const sessions = new Map();
+  const isCallSession = (value) => !!value && typeof value === 'object' && typeof value.getId === 'function';
+  const view = (cs) => ({
+    id: cs.getId(), sipCallId: cs.sipCallId || '', callId: cs.callId || '', number: cs.number || '',
+    displayName: cs.displayName || '', isCaller: !!cs.isCaller, answered: !!cs.answered,
+    sipStatus: cs.sipStatus || '',
+  });
+  const record = (name, args) => {
+    const callIds = [];
+    const scalars = [];
+    for (const arg of args) {
+      if (isCallSession(arg)) {
+        callIds.push(arg.getId());
+        // The SDK hands out a new CallSession snapshot on most events (spec §4.3): keep the latest.
+        sessions.set(arg.getId(), arg);
+      } else if (arg === null || ['string', 'number', 'boolean'].includes(typeof arg)) {
+        scalars.push(arg);
+      }
+    }
+    events.push({ name, callIds, scalars, at: performance.now() });
+  };
+  const session = (id) => {
+    const cs = sessions.get(id);
+    if (!cs) { throw new Error('no CallSession ' + id + ' seen in the page'); }
+    return cs;
+  };
+  const bus = [];
+  window.__wazoCompat = {
+    events,
+    bus,
+    view: (id) => view(session(id)),
+    async logIn(host, username, password) {
+      Wazo.Auth.setHost(host);
+      const s = await Wazo.Auth.logIn(username, password);
+      // logIn opened Wazo.Websocket (spec §2.3 step 4); listen to the calld events it relays.
+      for (const name of ['call_created', 'call_updated', 'call_answered', 'call_ended']) {
+        Wazo.Websocket.on(name, (event) => {
+          const data = (event && event.data) || {};
+          bus.push({ name, call_id: String(data.call_id), sip_call_id: String(data.sip_call_id),
+                     status: String(data.status), user_uuid: String(data.user_uuid) });
+        });
+      }
+      const lines = (s.profile && s.profile.sipLines) || [];
+      const webRtc = s.primaryWebRtcLine();
+      return {
+        uuid: s.uuid, tenantUuid: s.tenantUuid || '', token: s.token, displayName: s.displayName(),
+        sipLines: lines.map((l) => ({ username: l.username, isWebRtc: l.isWebRtc() })),
+        webRtcLine: webRtc ? webRtc.username : null, engineVersion: s.engineVersion || null,
+      };
+    },
+    async connect() {
+      await Wazo.Phone.connect({ media: { audio: true, video: false } });
+      for (const key of Object.keys(Wazo.Phone)) {
+        const name = Wazo.Phone[key];
+        if (key.startsWith('ON_') && typeof name === 'string') {
+          Wazo.Phone.on(name, (...args) => record(name, args));
+        }
+      }
+    },
+    isRegistered: () => !!Wazo.Phone.phone && Wazo.Phone.phone.isRegistered(),
+    async call(number) {
+      const cs = await Wazo.Phone.call(number);
+      if (!cs) { throw new Error('Wazo.Phone.call resolved ' + cs); }
+      sessions.set(cs.getId(), cs);
+      return view(cs);
+    },
+    async accept(id) { return Wazo.Phone.accept(session(id)); },
+    async hangup(id) { return Wazo.Phone.hangup(session(id)); },
+    remoteStream: (id) => Wazo.Phone.getRemoteStream(session(id)),
+    async stats(id) { return Wazo.Phone.getStats(session(id)); },
+    remoteAudioElements: () => document.querySelectorAll('audio[id^="audio-"]').length,
+  };
+})();
+`;
+
+declare global {
+  interface Window {
+    __wazoCompat: {
+      events: RecordedPhoneEvent[];
+      bus: WazoBusEvent[];
+      view(id: string): WazoCallView;
+      logIn(host: string, username: string, password: string): Promise<WazoLoginInfo>;
+      connect(): Promise<void>;
+      isRegistered(): boolean;
+      call(number: string): Promise<WazoCallView>;
+      accept(id: string): Promise<string | null>;
+      hangup(id: string): Promise<boolean>;
+      remoteStream(id: string): MediaStream | null;
+      stats(id: string): Promise<RTCStatsReport | null | undefined>;
+      remoteAudioElements(): number;
+    };
+  }
+}
+
+const DEFAULT_TIMEOUT = 20_000;
+
+/** Drives the real `@wazo/sdk` in one participant's page. */
+export class WazoSdkPage {
+  readonly page: Page;
+  /** Every HTTP response the page got from Confab (`METHOD path → status`), in order. */
+  readonly confabRequests: { method: string; path: string; status: number }[] = [];
+
+  private constructor(
+    readonly participant: BrowserParticipant,
+    confabOrigin: string,
+  ) {
+    this.page = participant.page;
+    this.page.on('response', (response) => {
+      const url = new URL(response.url());
+      if (url.origin === confabOrigin) {
+        this.confabRequests.push({
+          method: response.request().method(),
+          path: url.pathname,
+          status: response.status(),
+        });
+      }
+    });
+  }
+
+  /**
+   * Opens `url` (a page serving {@link WAZO_APP_PAGE}) and loads the unchanged bundle into it,
+   * then the glue. `confabOrigin` (`https://127.0.0.1:<port>`) is whose responses are recorded.
+   */
+  static async open(
+    participant: BrowserParticipant,
+    url: string,
+    confabOrigin: string,
+  ): Promise<WazoSdkPage> {
+    const wazoPage = new WazoSdkPage(participant, confabOrigin);
+    await participant.page.goto(url);
+    await participant.page.addScriptTag({ path: WAZO_SDK_BUNDLE });
+    await participant.page.addScriptTag({ content: GLUE_SOURCE });
+    return wazoPage;
+  }
+
+  /** `typeof window.Wazo.Phone.connect` etc., to prove the bundle set its global. */
+  wazoGlobal(): Promise<{ auth: string; phone: string; onCallIncoming: string }> {
+    return this.page.evaluate(() => {
+      const wazo = (window as unknown as { Wazo: Record<string, Record<string, unknown>> }).Wazo;
+      return {
+        auth: typeof wazo.Auth?.logIn,
+        phone: typeof wazo.Phone?.connect,
+        onCallIncoming: String(wazo.Phone?.ON_CALL_INCOMING),
+      };
+    });
+  }
+
+  /** `Wazo.Auth.setHost(host)` then `Wazo.Auth.logIn(username, password)`. */
+  logIn(host: string, username: string, password: string): Promise<WazoLoginInfo> {
+    return this.page.evaluate(
+      ([h, u, p]) => window.__wazoCompat.logIn(h, u, p),
+      [host, username, password] as const,
+    );
+  }
+
+  /** `Wazo.Phone.connect()`, then waits for the SIP registration (connect does not, spec §3.1). */
+  async connect(timeout = DEFAULT_TIMEOUT): Promise<void> {
+    await this.page.evaluate(() => window.__wazoCompat.connect());
+    await this.page.waitForFunction(() => window.__wazoCompat.isRegistered(), undefined, {
+      timeout,
+    });
+  }
+
+  call(number: string): Promise<WazoCallView> {
+    return this.page.evaluate((n) => window.__wazoCompat.call(n), number);
+  }
+
+  accept(id: string): Promise<string | null> {
+    return this.page.evaluate((i) => window.__wazoCompat.accept(i), id);
+  }
+
+  hangup(id: string): Promise<boolean> {
+    return this.page.evaluate((i) => window.__wazoCompat.hangup(i), id);
+  }
+
+  view(id: string): Promise<WazoCallView> {
+    return this.page.evaluate((i) => window.__wazoCompat.view(i), id);
+  }
+
+  events(): Promise<RecordedPhoneEvent[]> {
+    return this.page.evaluate(() => window.__wazoCompat.events);
+  }
+
+  /** Waits for the first `Wazo.Phone` event named `name` (optionally about call `id`). */
+  async waitForEvent(
+    name: string,
+    id?: string,
+    timeout = DEFAULT_TIMEOUT,
+  ): Promise<RecordedPhoneEvent> {
+    const handle = await this.page.waitForFunction(
+      ([n, i]) =>
+        window.__wazoCompat.events.find(
+          (e) => e.name === n && (i === undefined || e.callIds.includes(i)),
+        ),
+      [name, id] as const,
+      { timeout },
+    );
+    return (await handle.jsonValue()) as RecordedPhoneEvent;
+  }
+
+  /** Waits for a calld event `name` about SIP call `sipCallId`, relayed by `Wazo.Websocket`. */
+  async waitForBusEvent(
+    name: string,
+    sipCallId: string,
+    timeout = DEFAULT_TIMEOUT,
+  ): Promise<WazoBusEvent> {
+    const handle = await this.page.waitForFunction(
+      ([n, s]) => window.__wazoCompat.bus.find((e) => e.name === n && e.sip_call_id === s),
+      [name, sipCallId] as const,
+      { timeout },
+    );
+    return (await handle.jsonValue()) as WazoBusEvent;
+  }
+
+  remoteAudioElementCount(): Promise<number> {
+    return this.page.evaluate(() => window.__wazoCompat.remoteAudioElements());
+  }
+
+  /** Measures the tones of call `id`'s remote stream (`Wazo.Phone.getRemoteStream`). */
+  async measureCallAudio(
+    id: string,
+    candidates: readonly number[],
+    durationMs = 1500,
+  ): Promise<ProbeReport> {
+    const stream = await this.page.evaluateHandle((i) => {
+      const remote = window.__wazoCompat.remoteStream(i);
+      if (remote === null) {
+        throw new Error(`Wazo.Phone.getRemoteStream(${i}) is null`);
+      }
+      return remote;
+    }, id);
+    const frequencies: number[] = [...candidates];
+    return this.page.evaluate(([s, freqs, ms]) => window.__confabProbe.measure(s, freqs, ms), [
+      stream,
+      frequencies,
+      durationMs,
+    ] as const);
+  }
+
+  /** inbound-rtp audio stats of call `id` (`Wazo.Phone.getStats`). */
+  callInboundAudio(id: string): Promise<InboundAudioStats | null> {
+    return this.page.evaluate(
+      (i) =>
+        window.__confabProbe.inboundAudio({
+          getStats: async () => {
+            const report = await window.__wazoCompat.stats(i);
+            if (report === null || report === undefined) {
+              throw new Error('no stats');
+            }
+            return report;
+          },
+        } as RTCPeerConnection),
+      id,
+    );
+  }
+}
