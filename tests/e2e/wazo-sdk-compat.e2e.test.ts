@@ -1,17 +1,30 @@
 /**
  * Compatibility: the REAL `@wazo/sdk` from npm (0.44.x, its published browser bundle, unchanged)
- * against Confab. Page A loads `wazo-sdk.js` on Confab's HTTPS origin and uses the SDK's simple
- * API the way its README documents it; page B is the Confab phone page driven through the
- * Confab SDK it exposes. Both Chromiums play their own tone as microphone.
+ * against Confab. Page A is an app on its own origin that loads `wazo-sdk.js` and uses the SDK's
+ * simple API as its README documents it (https/wss to Confab with the development certificate);
+ * page B is the Confab phone page, driven through the Confab SDK it exposes. Each Chromium plays
+ * its own tone as microphone, so each page must hear the other's frequency and not its own.
+ *
+ * Covered: login (token, confd user/infos/merged SIP endpoint), wss registration with digest,
+ * calls both ways with audio, hang-up from either side, reject, CANCEL while ringing, DTMF, mute
+ * through calld, hold/resume re-INVITEs, a camera call (video declined), token refresh with the
+ * event websocket's token swap, disconnect (unregister) and logout (tokens revoked), and the
+ * calld events as `Wazo.Websocket` relays them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { launchParticipant, type BrowserParticipant } from '../support/browser.js';
+import {
+  launchParticipant,
+  type BrowserParticipant,
+  type ProbeReport,
+} from '../support/browser.js';
 import { startTestConfab, type TestConfab } from '../support/confab-server.js';
 import {
   confabAccept,
   confabCall,
   confabCallView,
+  confabHangup,
+  confabPhoneEvents,
   confabInboundAudio,
   confabMeasureCallAudio,
   installConfabRecorder,
@@ -36,7 +49,6 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
   let app: StaticServer;
   let aliceInfo: WazoLoginInfo;
   let bobInfoUuid: string;
-  const sipLog: string[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab({ staticDir: phoneDist() });
@@ -62,12 +74,6 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
     [...wazoParticipant.logs, ...confabParticipant.logs].slice(-60).join('\n');
 
   it('logs in with Wazo.Auth and registers with Wazo.Phone.connect over wss', async () => {
-    wazoParticipant.page.on('websocket', (ws) => {
-      if (ws.url().includes('asterisk')) {
-        ws.on('framesent', (f) => sipLog.push('>>> ' + String(f.payload)));
-        ws.on('framereceived', (f) => sipLog.push('<<< ' + String(f.payload)));
-      }
-    });
     wazo = await WazoSdkPage.open(wazoParticipant, `${app.origin}/`, confab.httpsOrigin);
     expect(await wazo.wazoGlobal()).toEqual({
       auth: 'function',
@@ -181,16 +187,181 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
     ]);
     await expectAudioBothWays(incomingId, outgoingId);
 
-    await bobPage.evaluate(async (id) => {
-      const cs = window.__confabRecorder.sessions.get(id)!;
-      await window.confabPhone.Phone.hangup(cs);
-    }, outgoingId);
+    await confabHangup(bobPage, outgoingId);
     await Promise.all([
       wazo.waitForEvent('onCallEnded', incomingId),
       waitForConfabPhoneEvent(bobPage, 'onCallEnded', outgoingId),
     ]);
     await wazo.waitForBusEvent('call_ended', view.sipCallId);
     await expect.poll(() => confab.stats().bridges).toBe(0);
+  });
+
+  /** Whether `report` is dominated by `frequency` (20× the other tone's power). */
+  function hears(report: ProbeReport, frequency: number): boolean {
+    const other = frequency === WAZO_HZ ? CONFAB_HZ : WAZO_HZ;
+    return report.dominant === frequency && report.powers[frequency]! > 20 * report.powers[other]!;
+  }
+
+  /** What bob's page hears on call `id`, after the jitter buffer drained. */
+  async function heardByConfab(id: string): Promise<ProbeReport> {
+    await confabMeasureCallAudio(confabParticipant.page, id, BOTH_HZ, 700);
+    return confabMeasureCallAudio(confabParticipant.page, id, BOTH_HZ, 1500);
+  }
+
+  /** wazo calls bob and bob answers; returns both CallSession ids and the wazo side's view. */
+  async function establishFromWazo(): Promise<{
+    wazoId: string;
+    confabId: string;
+    sipCallId: string;
+  }> {
+    const bobPage = confabParticipant.page;
+    const known = (await confabPhoneEvents(bobPage)).length;
+    const outgoing = await wazo.call(confab.users[1].extension);
+    const confabId = await waitForConfabPhoneEvent(bobPage, 'onCallIncoming', undefined, known);
+    await confabAccept(bobPage, confabId);
+    await Promise.all([
+      wazo.waitForEvent('onCallAccepted', outgoing.id),
+      waitForConfabPhoneEvent(bobPage, 'onCallAccepted', confabId),
+    ]);
+    return { wazoId: outgoing.id, confabId, sipCallId: outgoing.sipCallId };
+  }
+
+  it('mid-call from the wazo-sdk: DTMF reaches Wazo.Websocket as call_dtmf_created; muteViaAPI and hold/resume stop and restore the audio bob hears', async () => {
+    const { wazoId, confabId, sipCallId } = await establishFromWazo();
+    expect(hears(await heardByConfab(confabId), WAZO_HZ), diagnostics()).toBe(true);
+
+    // The app filled callSession.callId from call_created (0.44 does not, spec §3.4).
+    const callId = (await wazo.waitForBusEvent('call_created', sipCallId)).call_id;
+    await expect.poll(async () => (await wazo.view(wazoId)).callId).toBe(callId);
+
+    await wazo.sendDTMF('5', wazoId);
+    await wazo.waitForBusEvent('call_dtmf_created', '', { call_id: callId, digit: '5' });
+
+    // Mute through calld (PUT /users/me/calls/{id}/mute/start): the server drops alice's audio.
+    await wazo.muteViaAPI(wazoId, true);
+    await wazo.waitForBusEvent('call_updated', sipCallId, { muted: true });
+    expect(hears(await heardByConfab(confabId), WAZO_HZ)).toBe(false);
+    await wazo.muteViaAPI(wazoId, false);
+    await wazo.waitForBusEvent('call_updated', sipCallId, { muted: false, status: 'Up' });
+    expect(hears(await heardByConfab(confabId), WAZO_HZ), diagnostics()).toBe(true);
+
+    // Hold is a re-INVITE (sendonly) from the SDK, which also mutes its microphone.
+    await wazo.hold(wazoId);
+    await wazo.waitForEvent('onCallHeld', wazoId);
+    await wazo.waitForBusEvent('call_held', '', { call_id: callId });
+    expect(hears(await heardByConfab(confabId), WAZO_HZ)).toBe(false);
+    await wazo.resume(wazoId);
+    await wazo.waitForEvent('onCallResumed', wazoId);
+    await wazo.waitForBusEvent('call_resumed', '', { call_id: callId });
+    expect(hears(await heardByConfab(confabId), WAZO_HZ), diagnostics()).toBe(true);
+    expect(hears(await wazo.measureCallAudio(wazoId, BOTH_HZ, 1500), CONFAB_HZ)).toBe(true);
+
+    await confabHangup(confabParticipant.page, confabId);
+    await wazo.waitForEvent('onCallEnded', wazoId);
+    await expect.poll(() => confab.stats().bridges).toBe(0);
+  });
+
+  it('the wazo-sdk user rejects a call from the Confab-sdk user: the caller sees it rejected', async () => {
+    const bobPage = confabParticipant.page;
+    const knownWazo = (await wazo.events()).length;
+    const outgoingId = await confabCall(bobPage, confab.users[0].extension);
+    const incoming = await wazo.waitForEvent('onCallIncoming', undefined, undefined, knownWazo);
+    await wazo.reject(incoming.callIds[0]!);
+    await waitForConfabPhoneEvent(bobPage, 'onCallRejected', outgoingId);
+    await waitForConfabPhoneEvent(bobPage, 'onCallEnded', outgoingId);
+    await wazo.waitForEvent('onCallEnded', incoming.callIds[0]);
+    await expect.poll(() => confab.stats().channels).toBe(0);
+  });
+
+  it('the wazo-sdk user hangs up while the Confab-sdk user still rings (CANCEL): the callee sees it cancelled', async () => {
+    const bobPage = confabParticipant.page;
+    const known = (await confabPhoneEvents(bobPage)).length;
+    const outgoing = await wazo.call(confab.users[1].extension);
+    const incomingId = await waitForConfabPhoneEvent(bobPage, 'onCallIncoming', undefined, known);
+    await wazo.waitForEvent('onProgress', outgoing.id);
+    await wazo.hangup(outgoing.id);
+    await waitForConfabPhoneEvent(bobPage, 'onCallCanceled', incomingId);
+    await waitForConfabPhoneEvent(bobPage, 'onCallEnded', incomingId);
+    await wazo.waitForEvent('onCallEnded', outgoing.id);
+    await expect.poll(() => confab.stats().channels).toBe(0);
+  });
+
+  it('Wazo.Auth.forceRefreshToken gets a new token from the refresh token and swaps it on the open event websocket (op token), which outlives the old token', async () => {
+    const socketsBefore = wazo.eventSocketsOpened;
+    const framesBefore = wazo.eventFrames.length;
+    const token = await wazo.forceRefreshToken();
+    expect(token).toEqual(expect.any(String));
+    expect(token).not.toBe(aliceInfo.token);
+    await expect
+      .poll(() =>
+        wazo.eventFrames
+          .slice(framesBefore)
+          .map((f) => `${f.direction} ${f.message.op ?? ''} ${f.message.code ?? ''}`),
+      )
+      .toEqual(['out token ', 'in token 0']);
+    // Revoking the first token closes sockets still using it (4003); this one swapped, so it
+    // stays open and a call's events keep flowing on it.
+    const revoked = await fetch(`${confab.origin}/api/auth/0.1/token/${aliceInfo.token}`, {
+      method: 'DELETE',
+    });
+    expect(revoked.status).toBe(200);
+    const { wazoId, confabId, sipCallId } = await establishFromWazo();
+    await wazo.waitForBusEvent('call_answered', sipCallId);
+    expect(wazo.eventSocketsOpened).toBe(socketsBefore);
+    await wazo.hangup(wazoId);
+    await waitForConfabPhoneEvent(confabParticipant.page, 'onCallEnded', confabId);
+  });
+
+  it('a video call from the wazo-sdk (camera on) connects with audio both ways; Confab declines the video stream', async () => {
+    const bobPage = confabParticipant.page;
+    const known = (await confabPhoneEvents(bobPage)).length;
+    const outgoing = await wazo.page.evaluate(async (n) => {
+      const cs = await (
+        window as unknown as {
+          Wazo: { Phone: { call(n: string, video: boolean): Promise<{ getId(): string }> } };
+        }
+      ).Wazo.Phone.call(n, true);
+      return cs.getId();
+    }, confab.users[1].extension);
+    const confabId = await waitForConfabPhoneEvent(bobPage, 'onCallIncoming', undefined, known);
+    await confabAccept(bobPage, confabId);
+    await Promise.all([
+      wazo.waitForEvent('onCallAccepted', outgoing),
+      waitForConfabPhoneEvent(bobPage, 'onCallAccepted', confabId),
+    ]);
+    // onCallAccepted(callSession, cameraEnabled)
+    expect((await wazo.waitForEvent('onCallAccepted', outgoing)).scalars).toEqual([true]);
+    // The answer keeps the offer's m-lines in order and declines video with port 0 (RFC 3264 §6).
+    const answer = wazo.sipMessages.find(
+      (m) =>
+        m.startsWith('<<< SIP/2.0 200') &&
+        m.includes(`Call-ID: ${outgoing}`) &&
+        m.includes('m=audio'),
+    );
+    expect(answer, wazo.sipMessages.slice(-6).join('\n')).toBeDefined();
+    expect(answer!.match(/^m=\w+ \d+/gm)).toEqual([
+      expect.stringMatching(/^m=audio [1-9]/),
+      'm=video 0',
+    ]);
+    await expectAudioBothWays(outgoing, confabId);
+    await wazo.hangup(outgoing);
+    await waitForConfabPhoneEvent(bobPage, 'onCallEnded', confabId);
+  });
+
+  it('Wazo.Phone.disconnect unregisters the line; Wazo.Auth.logout revokes the tokens', async () => {
+    await wazo.disconnect();
+    await expect.poll(() => confab.isRegistered(confab.users[0].extension)).toBe(false);
+    const token = await wazo.page.evaluate(
+      () =>
+        (
+          window as unknown as { Wazo: { Auth: { getSession(): { token: string } | null } } }
+        ).Wazo.Auth.getSession()?.token ?? '',
+    );
+    await wazo.logout();
+    const check = await fetch(`${confab.origin}/api/auth/0.1/token/${token}`, {
+      method: 'HEAD',
+    });
+    expect(check.status).toBe(404);
   });
 
   it('every request the wazo-sdk made to Confab succeeded', () => {

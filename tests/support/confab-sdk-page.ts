@@ -72,7 +72,7 @@ export async function installConfabRecorder(page: Page): Promise<void> {
       }
       for (const name of busEvents) {
         confab.Websocket.on(name, (event) => {
-          const data = event.data as Record<string, unknown>;
+          const data = event.data;
           recorder.bus.push({
             name,
             call_id: String(data['call_id']),
@@ -88,21 +88,26 @@ export async function installConfabRecorder(page: Page): Promise<void> {
   );
 }
 
-/** Waits for a recorded Phone event `name` (about call `id` when given); returns its call id. */
+/**
+ * Waits for a recorded Phone event `name` (about call `id` when given), among the events from
+ * index `from` on; returns its call id.
+ */
 export async function waitForConfabPhoneEvent(
   page: Page,
   name: string,
   id?: string,
+  from = 0,
   timeout = DEFAULT_TIMEOUT,
 ): Promise<string> {
   const handle = await page.waitForFunction(
-    ([n, i]) =>
-      window.__confabRecorder.phone.find((e) => e.name === n && (i === undefined || e.callId === i))
-        ?.callId,
-    [name, id] as const,
+    ([n, i, f]) =>
+      window.__confabRecorder.phone
+        .slice(f)
+        .find((e) => e.name === n && (i === undefined || e.callId === i))?.callId,
+    [name, id, from] as const,
     { timeout },
   );
-  return (await handle.jsonValue()) as string;
+  return (await handle.jsonValue())!;
 }
 
 /** Waits for a recorded bus event `name` matching `sipCallId`. */
@@ -117,7 +122,23 @@ export async function waitForConfabBusEvent(
     [name, sipCallId] as const,
     { timeout },
   );
-  return (await handle.jsonValue()) as ConfabBusEvent;
+  return (await handle.jsonValue())!;
+}
+
+/** The recorded Phone events so far. */
+export function confabPhoneEvents(page: Page): Promise<ConfabPhoneEvent[]> {
+  return page.evaluate(() => window.__confabRecorder.phone);
+}
+
+/** `Phone.hangup(callSession)` for a recorded call. */
+export async function confabHangup(page: Page, id: string): Promise<void> {
+  await page.evaluate(async (i) => {
+    const cs = window.__confabRecorder.sessions.get(i);
+    if (cs === undefined) {
+      throw new Error(`no CallSession ${i}`);
+    }
+    await window.confabPhone.Phone.hangup(cs);
+  }, id);
 }
 
 /** The recorded bus events so far. */
@@ -135,7 +156,12 @@ export function confabCallView(
     if (cs === undefined) {
       throw new Error(`no CallSession ${i}`);
     }
-    return { sipCallId: cs.sipCallId, callId: cs.callId, number: cs.number, displayName: cs.displayName };
+    return {
+      sipCallId: cs.sipCallId,
+      callId: cs.callId,
+      number: cs.number,
+      displayName: cs.displayName,
+    };
   }, id);
 }
 

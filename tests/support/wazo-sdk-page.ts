@@ -6,7 +6,9 @@
  * (./static-server.ts, {@link WAZO_APP_PAGE}), i.e. on another origin than Confab, as a real
  * app would be, so CORS is exercised too. The SDK itself only speaks https:// and wss:// to its
  * host (Confab's HTTPS listener with the development certificate; Chromium runs with
- * `--ignore-certificate-errors`). The test
+ * `--ignore-certificate-errors`). (A document fulfilled by Playwright's router on Confab's own
+ * origin does not work: Chromium's Local Network Access checks then block its WebSockets to
+ * 127.0.0.1, `net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS`.) The test
  * adds the bundle as a script tag, which sets `window.Wazo`. A small page-side glue
  * (`window.__wazoCompat`, plain JavaScript) drives the SDK through its documented simple API —
  * `Wazo.Auth.setHost/logIn`, `Wazo.Phone.connect/call/accept/hangup` — and records every
@@ -20,7 +22,14 @@ import type { BrowserParticipant, InboundAudioStats, ProbeReport } from './brows
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The published browser bundle of `@wazo/sdk` (root devDependency). */
-export const WAZO_SDK_BUNDLE = join(REPO_ROOT, 'node_modules', '@wazo', 'sdk', 'dist', 'wazo-sdk.js');
+export const WAZO_SDK_BUNDLE = join(
+  REPO_ROOT,
+  'node_modules',
+  '@wazo',
+  'sdk',
+  'dist',
+  'wazo-sdk.js',
+);
 
 /** The app's blank document, to serve with ./static-server.ts. */
 export const WAZO_APP_PAGE = `<!doctype html>
@@ -45,6 +54,10 @@ export interface WazoBusEvent {
   sip_call_id: string;
   status: string;
   user_uuid: string;
+  /** `muted` of the call object (false when absent). */
+  muted: boolean;
+  /** `digit` of `call_dtmf_created`. */
+  digit: string | null;
 }
 
 /** What `Wazo.Auth.logIn` resolved with (a `Session`). */
@@ -87,6 +100,14 @@ const GLUE_SOURCE = String.raw`
     displayName: cs.displayName || '', isCaller: !!cs.isCaller, answered: !!cs.answered,
     sipStatus: cs.sipStatus || '',
   });
+  // The calld view of each SIP call, from call_created/call_updated (keyed by sip_call_id).
+  const calldViews = new Map();
+  // What the README's apps do (wazo-js-sdk spec §4.4): 0.44 never fills callSession.callId nor
+  // callSession.call itself, so the app merges calld's view into its CallSessions.
+  const fillFromCalld = (cs) => {
+    const data = calldViews.get(cs.sipCallId);
+    if (data) { cs.updateFrom(Wazo.domain.CallSession.parseCall(Wazo.domain.Call.parse(data))); }
+  };
   const record = (name, args) => {
     const callIds = [];
     const scalars = [];
@@ -94,6 +115,7 @@ const GLUE_SOURCE = String.raw`
       if (isCallSession(arg)) {
         callIds.push(arg.getId());
         // The SDK hands out a new CallSession snapshot on most events (spec §4.3): keep the latest.
+        fillFromCalld(arg);
         sessions.set(arg.getId(), arg);
       } else if (arg === null || ['string', 'number', 'boolean'].includes(typeof arg)) {
         scalars.push(arg);
@@ -111,15 +133,24 @@ const GLUE_SOURCE = String.raw`
     events,
     bus,
     view: (id) => view(session(id)),
-    async logIn(host, username, password) {
+    async logIn(host, username, password, clientId) {
+      // init() first (it resets the host): with a client id, logIn asks for an offline token
+      // and gets a refresh token (spec §2.2).
+      Wazo.Auth.init(clientId, 3600, null, null, false);
       Wazo.Auth.setHost(host);
       const s = await Wazo.Auth.logIn(username, password);
       // logIn opened Wazo.Websocket (spec §2.3 step 4); listen to the calld events it relays.
-      for (const name of ['call_created', 'call_updated', 'call_answered', 'call_ended']) {
+      for (const name of ['call_created', 'call_updated', 'call_answered', 'call_ended',
+        'call_held', 'call_resumed', 'call_dtmf_created']) {
         Wazo.Websocket.on(name, (event) => {
           const data = (event && event.data) || {};
           bus.push({ name, call_id: String(data.call_id), sip_call_id: String(data.sip_call_id),
-                     status: String(data.status), user_uuid: String(data.user_uuid) });
+                     status: String(data.status), user_uuid: String(data.user_uuid),
+                     muted: data.muted === true, digit: data.digit === undefined ? null : String(data.digit) });
+          if (name === 'call_created' || name === 'call_updated') {
+            calldViews.set(data.sip_call_id, data);
+            for (const cs of sessions.values()) { fillFromCalld(cs); }
+          }
         });
       }
       const lines = (s.profile && s.profile.sipLines) || [];
@@ -147,6 +178,15 @@ const GLUE_SOURCE = String.raw`
       return view(cs);
     },
     async accept(id) { return Wazo.Phone.accept(session(id)); },
+    async reject(id) { await Wazo.Phone.reject(session(id)); },
+    async hold(id) { await Wazo.Phone.hold(session(id)); },
+    async resume(id) { await Wazo.Phone.resume(session(id)); },
+    sendDTMF(tone, id) { Wazo.Phone.sendDTMF(tone, session(id)); },
+    muteViaAPI(id) { Wazo.Phone.muteViaAPI(session(id)); },
+    unmuteViaAPI(id) { Wazo.Phone.unmuteViaAPI(session(id)); },
+    forceRefreshToken: () => Wazo.Auth.forceRefreshToken(),
+    async disconnect() { await Wazo.Phone.disconnect(); },
+    async logout() { await Wazo.Auth.logout(); },
     async hangup(id) { return Wazo.Phone.hangup(session(id)); },
     remoteStream: (id) => Wazo.Phone.getRemoteStream(session(id)),
     async stats(id) { return Wazo.Phone.getStats(session(id)); },
@@ -161,11 +201,25 @@ declare global {
       events: RecordedPhoneEvent[];
       bus: WazoBusEvent[];
       view(id: string): WazoCallView;
-      logIn(host: string, username: string, password: string): Promise<WazoLoginInfo>;
+      logIn(
+        host: string,
+        username: string,
+        password: string,
+        clientId: string,
+      ): Promise<WazoLoginInfo>;
       connect(): Promise<void>;
       isRegistered(): boolean;
       call(number: string): Promise<WazoCallView>;
       accept(id: string): Promise<string | null>;
+      reject(id: string): Promise<void>;
+      hold(id: string): Promise<void>;
+      resume(id: string): Promise<void>;
+      sendDTMF(tone: string, id: string): void;
+      muteViaAPI(id: string): void;
+      unmuteViaAPI(id: string): void;
+      forceRefreshToken(): Promise<string | null>;
+      disconnect(): Promise<void>;
+      logout(): Promise<void>;
       hangup(id: string): Promise<boolean>;
       remoteStream(id: string): MediaStream | null;
       stats(id: string): Promise<RTCStatsReport | null | undefined>;
@@ -182,11 +236,38 @@ export class WazoSdkPage {
   /** Every HTTP response the page got from Confab (`METHOD path → status`), in order. */
   readonly confabRequests: { method: string; path: string; status: number }[] = [];
 
-  private constructor(
-    readonly participant: BrowserParticipant,
-    confabOrigin: string,
-  ) {
+  readonly participant: BrowserParticipant;
+  /** SIP messages on the SIP websocket (`/api/asterisk/ws`), prefixed `>>> ` (sent) / `<<< `. */
+  readonly sipMessages: string[] = [];
+  /** How many event websockets (`/api/websocketd/`) the SDK opened. */
+  eventSocketsOpened = 0;
+  /** JSON frames of the event websockets, in order (`out`: sent by the SDK). */
+  readonly eventFrames: { direction: 'in' | 'out'; message: { op?: string; code?: number } }[] = [];
+
+  private constructor(participant: BrowserParticipant, confabOrigin: string) {
+    this.participant = participant;
     this.page = participant.page;
+    const wssOrigin = confabOrigin.replace(/^https/, 'wss');
+    this.page.on('websocket', (ws) => {
+      if (ws.url().startsWith(`${wssOrigin}/api/asterisk/ws`)) {
+        ws.on('framesent', (frame) => this.sipMessages.push(`>>> ${String(frame.payload)}`));
+        ws.on('framereceived', (frame) => this.sipMessages.push(`<<< ${String(frame.payload)}`));
+        return;
+      }
+      if (!ws.url().startsWith(`${wssOrigin}/api/websocketd/`)) {
+        return;
+      }
+      this.eventSocketsOpened++;
+      const push = (direction: 'in' | 'out', payload: string | Buffer): void => {
+        try {
+          this.eventFrames.push({ direction, message: JSON.parse(String(payload)) as object });
+        } catch {
+          // not JSON: irrelevant here
+        }
+      };
+      ws.on('framesent', (frame) => push('out', frame.payload));
+      ws.on('framereceived', (frame) => push('in', frame.payload));
+    });
     this.page.on('response', (response) => {
       const url = new URL(response.url());
       if (url.origin === confabOrigin) {
@@ -218,7 +299,14 @@ export class WazoSdkPage {
   /** `typeof window.Wazo.Phone.connect` etc., to prove the bundle set its global. */
   wazoGlobal(): Promise<{ auth: string; phone: string; onCallIncoming: string }> {
     return this.page.evaluate(() => {
-      const wazo = (window as unknown as { Wazo: Record<string, Record<string, unknown>> }).Wazo;
+      const wazo = (
+        window as unknown as {
+          Wazo: {
+            Auth?: { logIn?: unknown };
+            Phone?: { connect?: unknown; ON_CALL_INCOMING?: unknown };
+          };
+        }
+      ).Wazo;
       return {
         auth: typeof wazo.Auth?.logIn,
         phone: typeof wazo.Phone?.connect,
@@ -227,12 +315,65 @@ export class WazoSdkPage {
     });
   }
 
-  /** `Wazo.Auth.setHost(host)` then `Wazo.Auth.logIn(username, password)`. */
-  logIn(host: string, username: string, password: string): Promise<WazoLoginInfo> {
+  /**
+   * `Wazo.Auth.init(clientId, …)`, `Wazo.Auth.setHost(host)`, then
+   * `Wazo.Auth.logIn(username, password)`.
+   */
+  logIn(
+    host: string,
+    username: string,
+    password: string,
+    clientId = 'wazo-sdk-compat',
+  ): Promise<WazoLoginInfo> {
+    return this.page.evaluate(([h, u, p, c]) => window.__wazoCompat.logIn(h, u, p, c), [
+      host,
+      username,
+      password,
+      clientId,
+    ] as const);
+  }
+
+  /** `Wazo.Phone.reject(callSession)`. */
+  reject(id: string): Promise<void> {
+    return this.page.evaluate((i) => window.__wazoCompat.reject(i), id);
+  }
+
+  /** `Wazo.Phone.hold(callSession)` (a re-INVITE). */
+  hold(id: string): Promise<void> {
+    return this.page.evaluate((i) => window.__wazoCompat.hold(i), id);
+  }
+
+  /** `Wazo.Phone.resume(callSession)`. */
+  resume(id: string): Promise<void> {
+    return this.page.evaluate((i) => window.__wazoCompat.resume(i), id);
+  }
+
+  /** `Wazo.Phone.sendDTMF(tone, callSession)` (RFC 4733 from the browser). */
+  sendDTMF(tone: string, id: string): Promise<void> {
+    return this.page.evaluate(([t, i]) => window.__wazoCompat.sendDTMF(t, i), [tone, id] as const);
+  }
+
+  /** `Wazo.Phone.muteViaAPI` / `unmuteViaAPI` (calld, needs `callSession.callId`). */
+  muteViaAPI(id: string, mute: boolean): Promise<void> {
     return this.page.evaluate(
-      ([h, u, p]) => window.__wazoCompat.logIn(h, u, p),
-      [host, username, password] as const,
+      ([i, m]) => (m ? window.__wazoCompat.muteViaAPI(i) : window.__wazoCompat.unmuteViaAPI(i)),
+      [id, mute] as const,
     );
+  }
+
+  /** `Wazo.Auth.forceRefreshToken()`: the new token. */
+  forceRefreshToken(): Promise<string | null> {
+    return this.page.evaluate(() => window.__wazoCompat.forceRefreshToken());
+  }
+
+  /** `Wazo.Phone.disconnect()`. */
+  disconnect(): Promise<void> {
+    return this.page.evaluate(() => window.__wazoCompat.disconnect());
+  }
+
+  /** `Wazo.Auth.logout()`. */
+  logout(): Promise<void> {
+    return this.page.evaluate(() => window.__wazoCompat.logout());
   }
 
   /** `Wazo.Phone.connect()`, then waits for the SIP registration (connect does not, spec §3.1). */
@@ -263,35 +404,49 @@ export class WazoSdkPage {
     return this.page.evaluate(() => window.__wazoCompat.events);
   }
 
-  /** Waits for the first `Wazo.Phone` event named `name` (optionally about call `id`). */
+  /**
+   * Waits for the first `Wazo.Phone` event named `name` (optionally about call `id`) among the
+   * events recorded from index `from` on.
+   */
   async waitForEvent(
     name: string,
     id?: string,
     timeout = DEFAULT_TIMEOUT,
+    from = 0,
   ): Promise<RecordedPhoneEvent> {
     const handle = await this.page.waitForFunction(
-      ([n, i]) =>
-        window.__wazoCompat.events.find(
-          (e) => e.name === n && (i === undefined || e.callIds.includes(i)),
-        ),
-      [name, id] as const,
+      ([n, i, f]) =>
+        window.__wazoCompat.events
+          .slice(f)
+          .find((e) => e.name === n && (i === undefined || e.callIds.includes(i))),
+      [name, id, from] as const,
       { timeout },
     );
-    return (await handle.jsonValue()) as RecordedPhoneEvent;
+    return (await handle.jsonValue())!;
   }
 
-  /** Waits for a calld event `name` about SIP call `sipCallId`, relayed by `Wazo.Websocket`. */
+  /**
+   * Waits for a calld event `name` about SIP call `sipCallId` (any call when `''`) whose fields
+   * match `where`, relayed by `Wazo.Websocket`.
+   */
   async waitForBusEvent(
     name: string,
     sipCallId: string,
+    where: Partial<WazoBusEvent> = {},
     timeout = DEFAULT_TIMEOUT,
   ): Promise<WazoBusEvent> {
     const handle = await this.page.waitForFunction(
-      ([n, s]) => window.__wazoCompat.bus.find((e) => e.name === n && e.sip_call_id === s),
-      [name, sipCallId] as const,
+      ([n, s, w]) =>
+        window.__wazoCompat.bus.find(
+          (e) =>
+            e.name === n &&
+            (s === '' || e.sip_call_id === s) &&
+            Object.entries(w).every(([k, v]) => e[k as keyof WazoBusEvent] === v),
+        ),
+      [name, sipCallId, where] as const,
       { timeout },
     );
-    return (await handle.jsonValue()) as WazoBusEvent;
+    return (await handle.jsonValue())!;
   }
 
   remoteAudioElementCount(): Promise<number> {
