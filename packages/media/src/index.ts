@@ -33,6 +33,8 @@ export type {
   MediaEngineEvents,
   MediaEngineSettings,
   MediaEngineStats,
+  MixerClosedEvent,
+  MixerTalkingEvent,
   WorkerStats,
 } from './engine/types.js';
 export { isMediaError, MediaError, MediaErrorCode } from './engine/errors.js';
@@ -92,6 +94,7 @@ export type {
 } from './rtp/rtcp.js';
 export {
   audioLevelElement,
+  audioLevelOctet,
   findHeaderExtension,
   parseHeaderExtensions,
   readAudioLevel,
@@ -108,6 +111,12 @@ export type {
   RelayPortStats,
 } from './bridge/relay-bridge.js';
 export { Transcoder } from './bridge/transcoder.js';
+export { Mixer, MixerState } from './mixer/mixer.js';
+export type { MixerEvents, MixerOptions, MixerPortStats, MixerStats } from './mixer/mixer.js';
+export { JitterBuffer, JitterStatus } from './mixer/jitter-buffer.js';
+export type { JitterBufferOptions, JitterBufferStats } from './mixer/jitter-buffer.js';
+export { energyLevel, TalkDetector, talkSettings } from './mixer/talk-detector.js';
+export type { TalkDetectorOptions, TalkSettings } from './mixer/talk-detector.js';
 export type { TranscoderOptions, TranscoderStats } from './bridge/transcoder.js';
 
 // Codecs, DTMF and audio tools

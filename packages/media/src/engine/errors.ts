@@ -14,6 +14,8 @@ export const MediaErrorCode = {
   LegNotFound: 'MEDIA_LEG_NOT_FOUND',
   /** No bridge with that id (never existed, or already unbridged). */
   BridgeNotFound: 'MEDIA_BRIDGE_NOT_FOUND',
+  /** No mixer with that id (never existed, or already closed). */
+  MixerNotFound: 'MEDIA_MIXER_NOT_FOUND',
   /**
    * The SDP is malformed, exceeds the limits, or offers nothing this engine can use (no audio
    * stream, no common codec, wrong transport profile). A SIP UAS answers 488 Not Acceptable Here
@@ -22,9 +24,12 @@ export const MediaErrorCode = {
   SdpInvalid: 'MEDIA_SDP_INVALID',
   /** No free UDP port in the configured range. */
   NoPorts: 'MEDIA_NO_PORTS',
-  /** The leg already belongs to a bridge. */
+  /** The leg already belongs to a bridge or a mixer. */
   LegBusy: 'MEDIA_LEG_BUSY',
-  /** The two legs live on different workers (create them with the same `group`). */
+  /**
+   * The legs (or the leg and the mixer) live on different workers (create them with the same
+   * `group`).
+   */
   CrossWorker: 'MEDIA_CROSS_WORKER',
   /** The worker that owned the leg or bridge died; its legs were reported closed. */
   WorkerCrashed: 'MEDIA_WORKER_CRASHED',
@@ -49,6 +54,10 @@ export class MediaError extends ConfabError {
 
   static bridgeNotFound(bridgeId: string): MediaError {
     return new MediaError(MediaErrorCode.BridgeNotFound, `no bridge ${bridgeId}`);
+  }
+
+  static mixerNotFound(mixerId: string): MediaError {
+    return new MediaError(MediaErrorCode.MixerNotFound, `no mixer ${mixerId}`);
   }
 
   /** Unusable SDP; `reason` names what is wrong (it ends up in logs, not on the wire). */

@@ -1,15 +1,24 @@
 /**
- * The in-process media engine: legs and relay bridges on the current thread.
+ * The in-process media engine: legs, relay bridges and mixers on the current thread.
  *
  * Close cascade (documented once, here):
  *
  * ```text
- * engine.close()  → every bridge.close() (`bridgeClosed`) → every leg.close() → `legClosed`
- *                   (reason engine-closed)
- * closeLeg(id)    → leg.close() → leaves its bridge (a bridge left empty is closed:
- *                   `bridgeClosed`) → `legClosed`
- * unbridge(id)    → bridge.close() → `bridgeClosed`; its legs stay open and can join another
+ * engine.close()    → every bridge.close() (`bridgeClosed`) → every mixer.close()
+ *                     (`mixerClosed`) → every leg.close() → `legClosed` (reason engine-closed)
+ * closeLeg(id)      → leg.close() → leaves its bridge (a bridge left empty is closed:
+ *                     `bridgeClosed`) or its mixer (`mixerTalking: false` if it was talking;
+ *                     the mixer stays) → `legClosed`
+ * unbridge(id)      → bridge.close() → `bridgeClosed`; its legs stay open and can join another
+ * addToMixer(m, l)  → l leaves its relay bridge (which, left with one leg, closes:
+ *                     `bridgeClosed`) or its other mixer, then joins m
+ * closeMixer(id)    → mixer.close() → `mixerClosed`; its legs stay open, unbridged
  * ```
+ *
+ * Mixers are driven by ONE 20 ms timer per engine (started with the first mixer, stopped with
+ * the last, unref'd): each expiry runs every mixer's `tick()` for each 20 ms period elapsed on
+ * the clock since the previous one (at most {@link MAX_CATCH_UP_TICKS}; a longer stall drops
+ * the backlog), so timer lateness does not accumulate into drift.
  *
  * A leg that fails (ICE/DTLS) reports `legState: failed` and stays until `closeLeg`: the
  * control plane decides whether that ends the call.
@@ -19,6 +28,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { InvalidStateError, silentLogger, TypedEmitter } from '@confab/core';
 import type { Logger } from '@confab/core';
 import { RelayBridge } from '../bridge/relay-bridge.js';
+import { Mixer } from '../mixer/mixer.js';
 import type { Clock, MediaFormat } from '../bridge/types.js';
 import { DEFAULT_PORT_RANGE, PortAllocator } from '../legs/port-allocator.js';
 import { RtpLeg } from '../legs/rtp-leg.js';
@@ -52,6 +62,8 @@ interface LegEntry {
   bridge: BridgeEntry | undefined;
   /** Set while the leg's media goes to a mixer on another worker instead of a local bridge. */
   tunnel: LegTunnel | undefined;
+  /** Set while the leg is in a mixer of this engine. */
+  mixer: MixerEntry | undefined;
   closeReason: LegCloseReason;
   /** Audio from this leg is not relayed (telephone-events are). */
   muted: boolean;
@@ -63,6 +75,16 @@ interface BridgeEntry {
   readonly bridge: RelayBridge;
   readonly legs: Set<LegEntry>;
 }
+
+interface MixerEntry {
+  readonly mixer: Mixer;
+  readonly legs: Set<LegEntry>;
+}
+
+/** Mixer frame period (ms). */
+const TICK_MS = 20;
+/** Ticks run back to back after a late timer before the backlog is dropped. */
+const MAX_CATCH_UP_TICKS = 5;
 
 const EngineState = {
   Open: 'open',
@@ -119,7 +141,8 @@ function sameFormat(a: MediaFormat, b: MediaFormat): boolean {
     a.audio.payloadType === b.audio.payloadType &&
     a.audio.clockRate === b.audio.clockRate &&
     a.telephoneEvent?.payloadType === b.telephoneEvent?.payloadType &&
-    a.telephoneEvent?.clockRate === b.telephoneEvent?.clockRate
+    a.telephoneEvent?.clockRate === b.telephoneEvent?.clockRate &&
+    a.audioLevelExtensionId === b.audioLevelExtensionId
   );
 }
 
@@ -132,6 +155,9 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   readonly #clock: Clock = SYSTEM_CLOCK;
   readonly #legs = new Map<string, LegEntry>();
   readonly #bridges = new Map<string, BridgeEntry>();
+  readonly #mixers = new Map<string, MixerEntry>();
+  #tickTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextTickAt = 0;
   #state: EngineState = EngineState.Open;
   #closing: Promise<void> | undefined;
 
@@ -181,6 +207,22 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   async setHeld(legId: string, held: boolean): Promise<void> {
     await this.execute({ type: 'setHeld', legId, held });
+  }
+
+  async createMixer(group: string): Promise<{ mixerId: string }> {
+    return this.execute({ type: 'createMixer', group });
+  }
+
+  async addToMixer(mixerId: string, legId: string): Promise<void> {
+    await this.execute({ type: 'addToMixer', mixerId, legId });
+  }
+
+  async removeFromMixer(mixerId: string, legId: string): Promise<void> {
+    await this.execute({ type: 'removeFromMixer', mixerId, legId });
+  }
+
+  async closeMixer(mixerId: string): Promise<void> {
+    await this.execute({ type: 'closeMixer', mixerId });
   }
 
   async stats(): Promise<MediaEngineStats> {
@@ -258,6 +300,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
           this.#resyncAfterSilence(entry, false);
         }
         entry.muted = command.muted;
+        entry.mixer?.mixer.setMuted(entry.leg.id, command.muted);
         return null;
       }
       case 'setHeld': {
@@ -267,6 +310,31 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
           this.#resyncAfterSilence(entry, true);
         }
         entry.held = command.held;
+        entry.mixer?.mixer.setHeld(entry.leg.id, command.held);
+        return null;
+      }
+      case 'createMixer':
+        return this.#createMixer(command.group);
+      case 'addToMixer': {
+        const mixed = this.#mixerEntry(command.mixerId);
+        const entry = this.#entry(command.legId);
+        this.#addToMixer(mixed, entry);
+        return null;
+      }
+      case 'removeFromMixer': {
+        const mixed = this.#mixerEntry(command.mixerId);
+        const entry = this.#entry(command.legId);
+        if (entry.mixer === mixed) {
+          this.#leaveMixer(entry);
+        }
+        return null;
+      }
+      case 'closeMixer': {
+        assertId(command.mixerId, 'mixerId');
+        const mixed = this.#mixers.get(command.mixerId);
+        if (mixed) {
+          this.#closeMixer(mixed);
+        }
         return null;
       }
       default:
@@ -324,6 +392,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       remote,
       bridge: undefined,
       tunnel: undefined,
+      mixer: undefined,
       closeReason: LegCloseReason.Closed,
       muted: false,
       held: false,
@@ -335,6 +404,12 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       if (tunnel) {
         // Mute and hold are applied by the mixer's worker, which knows them too.
         tunnel.forward(packet);
+        return;
+      }
+      const mixed = entry.mixer;
+      if (mixed) {
+        // The mixer applies mute and hold itself.
+        mixed.mixer.receive(legId, packet);
         return;
       }
       const bridged = entry.bridge;
@@ -375,6 +450,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       throw new TypeError(`leg ${entry.leg.id} is a remote leg`);
     }
     this.#detach(entry);
+    this.#leaveMixer(entry);
     entry.tunnel?.close();
     const tunnel = new LegTunnel(entry.leg, port, `tunnel:${randomUUID()}`, () => {
       if (entry.tunnel === tunnel) {
@@ -450,6 +526,9 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       this.#legs.delete(entry.leg.id);
     }
     entry.tunnel?.close();
+    if (entry.mixer) {
+      this.#leaveMixer(entry);
+    }
     const bridged = entry.bridge;
     if (!bridged) {
       return;
@@ -485,6 +564,12 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
           `leg ${entry.leg.id} is already in bridge ${entry.bridge.bridge.id}`,
         );
       }
+      if (entry.mixer) {
+        throw new MediaError(
+          'MEDIA_LEG_BUSY',
+          `leg ${entry.leg.id} is in mixer ${entry.mixer.mixer.id}`,
+        );
+      }
     }
     const id = randomUUID();
     const bridge = new RelayBridge({
@@ -500,6 +585,116 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     this.#bridges.set(id, bridged);
     return { bridgeId: id };
   }
+
+  #createMixer(group: unknown): { mixerId: string } {
+    assertId(group, 'group');
+    const mixerId = randomUUID();
+    const mixer = new Mixer({
+      id: mixerId,
+      clock: this.#clock,
+      logger: this.#logger.child({ group }),
+    });
+    mixer.on('talking', (legId, talking) => {
+      this.emit('mixerTalking', { mixerId, legId, talking });
+    });
+    this.#mixers.set(mixerId, { mixer, legs: new Set() });
+    this.#startTicking();
+    return { mixerId };
+  }
+
+  #addToMixer(mixed: MixerEntry, entry: LegEntry): void {
+    if (entry.mixer === mixed) {
+      return;
+    }
+    // A leg is in at most one relay bridge or mixer (local, or remote through a tunnel).
+    this.#leaveMixer(entry);
+    entry.tunnel?.close();
+    this.#detach(entry);
+    mixed.mixer.add(entry.leg, { muted: entry.muted, held: entry.held });
+    mixed.legs.add(entry);
+    entry.mixer = mixed;
+  }
+
+  #leaveMixer(entry: LegEntry): void {
+    const mixed = entry.mixer;
+    if (!mixed) {
+      return;
+    }
+    entry.mixer = undefined;
+    mixed.legs.delete(entry);
+    mixed.mixer.remove(entry.leg.id);
+  }
+
+  #closeMixer(mixed: MixerEntry): void {
+    const mixerId = mixed.mixer.id;
+    this.#mixers.delete(mixerId);
+    for (const entry of mixed.legs) {
+      entry.mixer = undefined;
+    }
+    mixed.legs.clear();
+    mixed.mixer.close();
+    if (this.#mixers.size === 0) {
+      this.#stopTicking();
+    }
+    this.emit('mixerClosed', { mixerId });
+  }
+
+  #mixerEntry(mixerId: unknown): MixerEntry {
+    assertId(mixerId, 'mixerId');
+    const mixed = this.#mixers.get(mixerId);
+    if (!mixed) {
+      throw MediaError.mixerNotFound(mixerId);
+    }
+    return mixed;
+  }
+
+  #startTicking(): void {
+    if (this.#tickTimer !== undefined) {
+      return;
+    }
+    this.#nextTickAt = this.#clock.now() + TICK_MS;
+    this.#scheduleTick();
+  }
+
+  #stopTicking(): void {
+    if (this.#tickTimer !== undefined) {
+      clearTimeout(this.#tickTimer);
+      this.#tickTimer = undefined;
+    }
+  }
+
+  #scheduleTick(): void {
+    const delay = Math.max(0, this.#nextTickAt - this.#clock.now());
+    this.#tickTimer = setTimeout(this.#onTick, delay);
+    this.#tickTimer.unref();
+  }
+
+  readonly #onTick = (): void => {
+    this.#tickTimer = undefined;
+    if (this.#mixers.size === 0 || this.#state !== EngineState.Open) {
+      return;
+    }
+    const now = this.#clock.now();
+    let runs = 0;
+    while (this.#nextTickAt <= now && runs < MAX_CATCH_UP_TICKS) {
+      for (const mixed of this.#mixers.values()) {
+        try {
+          mixed.mixer.tick();
+        } catch (error) {
+          this.#logger.error({ err: error, mixerId: mixed.mixer.id }, 'mixer tick failed');
+        }
+      }
+      this.#nextTickAt += TICK_MS;
+      runs++;
+    }
+    if (this.#nextTickAt <= now) {
+      this.#logger.warn({ lateMs: now - this.#nextTickAt }, 'mixer ticks dropped');
+      this.#nextTickAt = now + TICK_MS;
+    }
+    if (this.#mixers.size > 0) {
+      this.#scheduleTick();
+    }
+  };
 
   #unbridge(bridgeId: unknown): void {
     assertId(bridgeId, 'bridgeId');
@@ -533,6 +728,12 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
    */
   #refreshBridge(entry: LegEntry, before: MediaFormat): void {
     entry.tunnel?.update();
+    const mixed = entry.mixer;
+    if (mixed && !sameFormat(before, entry.leg.format)) {
+      mixed.mixer.remove(entry.leg.id);
+      mixed.mixer.add(entry.leg, { muted: entry.muted, held: entry.held });
+      return;
+    }
     const bridged = entry.bridge;
     if (!bridged || sameFormat(before, entry.leg.format)) {
       return;
@@ -554,6 +755,8 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     const stats: MediaEngineStats = {
       legs: 0,
       bridges: this.#bridges.size,
+      mixers: this.#mixers.size,
+      mixerParticipants: 0,
       legsByKind: { webrtc: 0, rtp: 0 },
       legsByState: { new: 0, connecting: 0, connected: 0, failed: 0, closed: 0 },
       packetsReceived: 0,
@@ -564,6 +767,9 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       portPairsInUse: this.#allocator.inUse,
       portPairCapacity: this.#allocator.capacity,
     };
+    for (const mixed of this.#mixers.values()) {
+      stats.mixerParticipants += mixed.legs.size;
+    }
     for (const { leg, remote } of this.#legs.values()) {
       if (remote) {
         continue;
@@ -586,6 +792,10 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     for (const bridged of [...this.#bridges.values()]) {
       this.#closeBridge(bridged);
     }
+    for (const mixed of [...this.#mixers.values()]) {
+      this.#closeMixer(mixed);
+    }
+    this.#stopTicking();
     const legs = [...this.#legs.values()];
     for (const entry of legs) {
       entry.closeReason = LegCloseReason.EngineClosed;

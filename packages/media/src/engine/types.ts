@@ -47,6 +47,10 @@ export type MediaCommand =
   | { type: 'closeLeg'; legId: string }
   | { type: 'setMuted'; legId: string; muted: boolean }
   | { type: 'setHeld'; legId: string; held: boolean }
+  | { type: 'createMixer'; group: string }
+  | { type: 'addToMixer'; mixerId: string; legId: string }
+  | { type: 'removeFromMixer'; mixerId: string; legId: string }
+  | { type: 'closeMixer'; mixerId: string }
   | { type: 'stats' }
   | { type: 'close' };
 
@@ -66,6 +70,10 @@ export interface MediaCommandResults {
   closeLeg: null;
   setMuted: null;
   setHeld: null;
+  createMixer: { mixerId: string };
+  addToMixer: null;
+  removeFromMixer: null;
+  closeMixer: null;
   stats: MediaEngineStats;
   close: null;
 }
@@ -94,6 +102,18 @@ export interface BridgeClosedEvent {
   bridgeId: string;
 }
 
+/** `mixerTalking` event payload (talk detection with hysteresis). */
+export interface MixerTalkingEvent {
+  mixerId: string;
+  legId: string;
+  talking: boolean;
+}
+
+/** `mixerClosed` event payload. */
+export interface MixerClosedEvent {
+  mixerId: string;
+}
+
 /** Events of a {@link MediaEngine}. */
 // A type alias, not an interface: only aliases are assignable to `EventMap`'s index signature.
 // eslint-disable-next-line @typescript-eslint/consistent-type-definitions
@@ -106,6 +126,10 @@ export type MediaEngineEvents = {
   legClosed: [event: LegClosedEvent];
   /** A bridge is gone (unbridged, both legs closed, or engine closed). */
   bridgeClosed: [event: BridgeClosedEvent];
+  /** A leg of a mixer started or stopped talking (a leg leaving while talking reports false). */
+  mixerTalking: [event: MixerTalkingEvent];
+  /** A mixer is gone (closeMixer, engine closed, or its worker died). */
+  mixerClosed: [event: MixerClosedEvent];
 };
 
 /** An engine event as carried over a message port. */
@@ -113,12 +137,17 @@ export type MediaEngineEvent =
   | ({ type: 'legState' } & LegStateEvent)
   | ({ type: 'dtmf' } & LegDtmfEvent)
   | ({ type: 'legClosed' } & LegClosedEvent)
-  | ({ type: 'bridgeClosed' } & BridgeClosedEvent);
+  | ({ type: 'bridgeClosed' } & BridgeClosedEvent)
+  | ({ type: 'mixerTalking' } & MixerTalkingEvent)
+  | ({ type: 'mixerClosed' } & MixerClosedEvent);
 
 /** Counters of one engine (or one worker of a {@link WorkerMediaEngine}). */
 export interface MediaEngineStats {
   legs: number;
   bridges: number;
+  mixers: number;
+  /** Legs currently in a mixer. */
+  mixerParticipants: number;
   legsByKind: Record<LegKind, number>;
   legsByState: Record<LegState, number>;
   packetsReceived: number;
@@ -203,6 +232,23 @@ export interface MediaEngine {
    * bridging, so a held leg joining a bridge stays silent).
    */
   setHeld(legId: string, held: boolean): Promise<void>;
+  /**
+   * Creates an empty conference mixer. `group` picks the worker of a {@link WorkerMediaEngine}
+   * (same hashing as {@link MediaEngine.createLeg}).
+   */
+  createMixer(group: string): Promise<{ mixerId: string }>;
+  /**
+   * Moves a leg into a mixer. A leg is in at most one relay bridge or mixer: a leg still in a
+   * relay bridge leaves it first (that bridge, left with one leg, closes: `bridgeClosed`); a
+   * leg in another mixer leaves that one. Output continuity (SSRC, sequence, timestamp) is kept
+   * by the leg's outgoing stream; the remote party sees at most a marker bit. Idempotent for a
+   * leg already in this mixer. Unknown mixer → `MEDIA_MIXER_NOT_FOUND`.
+   */
+  addToMixer(mixerId: string, legId: string): Promise<void>;
+  /** The leg leaves the mixer and stays open, unbridged (it can join a relay bridge again). */
+  removeFromMixer(mixerId: string, legId: string): Promise<void>;
+  /** Closes the mixer (legs stay open, unbridged); `mixerClosed` follows. Idempotent. */
+  closeMixer(mixerId: string): Promise<void>;
   stats(): Promise<MediaEngineStats>;
   /** Closes every leg and bridge (`legClosed` with `engine-closed`); idempotent. */
   close(): Promise<void>;

@@ -2,8 +2,10 @@
  * The media engine on worker threads: N {@link LocalMediaEngine}s, one per worker, behind the
  * same {@link MediaEngine} interface.
  *
- * - Routing: a leg goes to the worker chosen by a hash of its `group`, so the legs of one call
- *   share a worker and can be bridged; later commands follow the leg or bridge id.
+ * - Routing: a leg or a mixer goes to the worker chosen by a hash of its `group`, so the legs
+ *   of one call share a worker and can be bridged; later commands follow the leg, bridge or
+ *   mixer id. A mixer mixes legs of its own worker; adding a leg of another worker rejects
+ *   with `MEDIA_CROSS_WORKER` (see `#addToMixer`).
  * - Ports: the engine's range is split into one disjoint sub-range per worker.
  * - Crashes: when a worker dies, its pending commands reject with `MEDIA_WORKER_CRASHED`, its
  *   legs are reported `legClosed` (`worker-crashed`) and its bridges `bridgeClosed`, and a new
@@ -76,6 +78,7 @@ interface Slot {
   readonly pending: Map<number, Pending>;
   readonly legs: Set<string>;
   readonly bridges: Set<string>;
+  readonly mixers: Set<string>;
   restarts: number;
   restartTimes: number[];
 }
@@ -111,6 +114,7 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
   readonly #slots: Slot[];
   readonly #legSlot = new Map<string, Slot>();
   readonly #bridgeSlot = new Map<string, Slot>();
+  readonly #mixerSlot = new Map<string, Slot>();
   #nextRequestId = 1;
   #state: EngineState = EngineState.Open;
   #closing: Promise<void> | undefined;
@@ -145,6 +149,7 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       pending: new Map(),
       legs: new Set(),
       bridges: new Set(),
+      mixers: new Set(),
       restarts: 0,
       restartTimes: [],
     }));
@@ -192,6 +197,22 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
 
   async setHeld(legId: string, held: boolean): Promise<void> {
     await this.execute({ type: 'setHeld', legId, held });
+  }
+
+  async createMixer(group: string): Promise<{ mixerId: string }> {
+    return this.execute({ type: 'createMixer', group });
+  }
+
+  async addToMixer(mixerId: string, legId: string): Promise<void> {
+    await this.execute({ type: 'addToMixer', mixerId, legId });
+  }
+
+  async removeFromMixer(mixerId: string, legId: string): Promise<void> {
+    await this.execute({ type: 'removeFromMixer', mixerId, legId });
+  }
+
+  async closeMixer(mixerId: string): Promise<void> {
+    await this.execute({ type: 'closeMixer', mixerId });
   }
 
   async stats(): Promise<MediaEngineStats> {
@@ -255,6 +276,32 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         }
         return this.#request(slot, command);
       }
+      case 'createMixer': {
+        if (typeof command.group !== 'string') {
+          throw new TypeError('group must be a string');
+        }
+        const slot = this.#slotForGroup(command.group);
+        const result = (await this.#request(slot, command)) as { mixerId: string };
+        slot.mixers.add(result.mixerId);
+        this.#mixerSlot.set(result.mixerId, slot);
+        return result;
+      }
+      case 'addToMixer':
+        return this.#addToMixer(command);
+      case 'removeFromMixer': {
+        const mixerSlot = this.#slotOfMixer(command.mixerId);
+        const legSlot = this.#slotOfLeg(command.legId);
+        // A leg of another worker cannot be in this mixer: nothing to remove.
+        return legSlot === mixerSlot ? this.#request(mixerSlot, command) : null;
+      }
+      case 'closeMixer': {
+        if (typeof command.mixerId !== 'string') {
+          throw new TypeError('mixerId must be a string');
+        }
+        const slot = this.#mixerSlot.get(command.mixerId);
+        // Idempotent: an unknown (already closed) mixer is not an error.
+        return slot ? this.#request(slot, command) : null;
+      }
       case 'createOffer':
       case 'acceptOffer':
       case 'acceptAnswer':
@@ -267,6 +314,33 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
           `unknown media command ${String((command as { type?: unknown }).type)}`,
         );
     }
+  }
+
+  /**
+   * Routes `addToMixer`. Same worker: the worker's engine does it all. Legs on another worker
+   * than the mixer are not supported yet.
+   */
+  async #addToMixer(command: MediaCommandOf<'addToMixer'>): Promise<unknown> {
+    const mixerSlot = this.#slotOfMixer(command.mixerId);
+    const legSlot = this.#slotOfLeg(command.legId);
+    if (legSlot !== mixerSlot) {
+      throw new MediaError(
+        'MEDIA_CROSS_WORKER',
+        `leg ${command.legId} lives on worker ${legSlot.index}, mixer ${command.mixerId} on worker ${mixerSlot.index}`,
+      );
+    }
+    return this.#request(mixerSlot, command);
+  }
+
+  #slotOfMixer(mixerId: unknown): Slot {
+    if (typeof mixerId !== 'string') {
+      throw new TypeError('mixerId must be a string');
+    }
+    const slot = this.#mixerSlot.get(mixerId);
+    if (!slot) {
+      throw MediaError.mixerNotFound(mixerId);
+    }
+    return slot;
   }
 
   #slotForGroup(group: string): Slot {
@@ -380,6 +454,18 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         this.#bridgeSlot.delete(event.bridgeId);
         this.emit('bridgeClosed', { bridgeId: event.bridgeId });
         return;
+      case 'mixerTalking':
+        this.emit('mixerTalking', {
+          mixerId: event.mixerId,
+          legId: event.legId,
+          talking: event.talking,
+        });
+        return;
+      case 'mixerClosed':
+        slot.mixers.delete(event.mixerId);
+        this.#mixerSlot.delete(event.mixerId);
+        this.emit('mixerClosed', { mixerId: event.mixerId });
+        return;
     }
   }
 
@@ -400,6 +486,11 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       slot.bridges.delete(bridgeId);
       this.#bridgeSlot.delete(bridgeId);
       this.emit('bridgeClosed', { bridgeId });
+    }
+    for (const mixerId of [...slot.mixers]) {
+      slot.mixers.delete(mixerId);
+      this.#mixerSlot.delete(mixerId);
+      this.emit('mixerClosed', { mixerId });
     }
     for (const legId of [...slot.legs]) {
       slot.legs.delete(legId);
@@ -439,6 +530,8 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     for (const stats of perWorker) {
       total.legs += stats.legs;
       total.bridges += stats.bridges;
+      total.mixers += stats.mixers;
+      total.mixerParticipants += stats.mixerParticipants;
       total.packetsReceived += stats.packetsReceived;
       total.packetsSent += stats.packetsSent;
       total.packetsDropped += stats.packetsDropped;
@@ -479,6 +572,7 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     );
     this.#legSlot.clear();
     this.#bridgeSlot.clear();
+    this.#mixerSlot.clear();
     this.#state = EngineState.Closed;
   }
 }
@@ -487,6 +581,8 @@ function emptyStats(range: readonly [number, number]): MediaEngineStats {
   return {
     legs: 0,
     bridges: 0,
+    mixers: 0,
+    mixerParticipants: 0,
     legsByKind: { webrtc: 0, rtp: 0 },
     legsByState: { new: 0, connecting: 0, connected: 0, failed: 0, closed: 0 },
     packetsReceived: 0,

@@ -4,7 +4,8 @@
  * ```text
  * parent ──request {id, command}──────────────► worker   (one LocalMediaEngine per worker)
  * parent ◄─response {id, ok, result | error}── worker
- * parent ◄─event {event}────────────────────── worker   (legState, dtmf, legClosed, bridgeClosed)
+ * parent ◄─event {event}────────────────────── worker   (legState, dtmf, legClosed, bridgeClosed,
+ *                                                        mixerTalking, mixerClosed)
  * parent ◄─log {level, bindings, obj, msg}──── worker   (at or above the configured level)
  * parent ◄─ready {threadId}─────────────────── worker   (once, after start-up)
  * parent ──internal {id, op}──────────────────► worker   (cross-worker mixing, answered as a response)

@@ -68,6 +68,12 @@ engine.on('legClosed', (event) => {
 engine.on('bridgeClosed', (event) => {
   forward({ type: 'bridgeClosed', ...event });
 });
+engine.on('mixerTalking', (event) => {
+  forward({ type: 'mixerTalking', ...event });
+});
+engine.on('mixerClosed', (event) => {
+  forward({ type: 'mixerClosed', ...event });
+});
 
 async function handle(request: WorkerRequest): Promise<void> {
   try {

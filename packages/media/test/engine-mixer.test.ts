@@ -1,0 +1,224 @@
+// Conference mixing through the engines with real plain RTP phones on loopback UDP. The worker
+// engine runs the BUILT package: run `npx tsc -b packages/media` before these tests.
+import { afterEach, describe, expect, it } from 'vitest';
+import { isMediaError, WorkerMediaEngine } from '@confab/media';
+import type { MediaEngine, MixerTalkingEvent } from '@confab/media';
+import { toneAmplitude, ToneGenerator } from '../src/audio/goertzel.js';
+import { decodeMulaw, encodeMulaw } from '../src/codec/g711.js';
+import { LocalMediaEngine } from '../src/engine/local-engine.js';
+import { PortAllocator } from '../src/legs/port-allocator.js';
+import { RtpLeg } from '../src/legs/rtp-leg.js';
+import type { RtpPacket } from '../src/rtp/packet.js';
+import { until } from './legs-fixtures.js';
+
+const cleanup: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  await Promise.all(cleanup.splice(0).map((close) => close()));
+});
+
+// Private port ranges below the Linux ephemeral range, distinct from the other test files.
+let nextRange = 28_400;
+function range(pairs: number): [number, number] {
+  const result: [number, number] = [nextRange, nextRange + pairs * 2 - 1];
+  nextRange += pairs * 2;
+  return result;
+}
+
+async function openPhone(): Promise<RtpLeg> {
+  const phone = await RtpLeg.open({ portAllocator: new PortAllocator(range(1)), codecs: ['PCMU'] });
+  cleanup.push(() => phone.close());
+  return phone;
+}
+
+async function callIn(engine: MediaEngine, phone: RtpLeg, group: string): Promise<string> {
+  const { legId } = await engine.createLeg({ kind: 'rtp', group });
+  await phone.acceptAnswer(await engine.acceptOffer(legId, await phone.createOffer()));
+  return legId;
+}
+
+/** A phone talking: one 20 ms PCMU frame of a tone every 20 ms, until stopped. */
+function talk(phone: RtpLeg, frequency: number): () => void {
+  const tone = new ToneGenerator({ frequency, sampleRate: 8000, amplitude: 8000 });
+  const timer = setInterval(() => {
+    phone.sendRtp(phone.output.writeGenerated(encodeMulaw(tone.next(160)), 0, 160));
+  }, 20);
+  const stop = (): void => clearInterval(timer);
+  cleanup.push(() => {
+    stop();
+    return Promise.resolve();
+  });
+  return stop;
+}
+
+function collect(phone: RtpLeg): RtpPacket[] {
+  const packets: RtpPacket[] = [];
+  phone.on('rtp', (packet) => packets.push(packet));
+  return packets;
+}
+
+/** The last `count` packets received, in sequence order, decoded. */
+function lastAudio(packets: RtpPacket[], count: number): Int16Array {
+  const recent = packets.slice(-count).sort((a, b) => a.sequenceNumber - b.sequenceNumber);
+  const pcm = new Int16Array(recent.length * 160);
+  recent.forEach((p, i) => pcm.set(decodeMulaw(p.payload), i * 160));
+  return pcm;
+}
+
+const TONES = [440, 700, 1100] as const;
+
+/** Three phones in one mixer, each talking on its own tone; returns what each heard. */
+async function threeParties(engine: MediaEngine, group: (i: number) => string) {
+  const phones = [await openPhone(), await openPhone(), await openPhone()];
+  const legs: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    legs.push(await callIn(engine, phones[i]!, group(i)));
+  }
+  const heard = phones.map(collect);
+  const talking: MixerTalkingEvent[] = [];
+  engine.on('mixerTalking', (event) => talking.push(event));
+  const stops = phones.map((phone, i) => talk(phone, TONES[i]!));
+  return { phones, legs, heard, talking, stops };
+}
+
+function expectHearsOthersOnly(heard: RtpPacket[][]): void {
+  for (let i = 0; i < 3; i++) {
+    const pcm = lastAudio(heard[i]!, 20);
+    for (let j = 0; j < 3; j++) {
+      const amplitude = toneAmplitude(pcm, 8000, TONES[j]!);
+      if (i === j) {
+        expect(amplitude, `party ${i} hears itself`).toBeLessThan(300);
+      } else {
+        expect(amplitude, `party ${i} hears party ${j}`).toBeGreaterThan(4000);
+      }
+    }
+  }
+}
+
+describe('LocalMediaEngine mixers', { timeout: 20_000 }, () => {
+  it('three phones in a mixer each hear the two others and not themselves', async () => {
+    const engine = new LocalMediaEngine({ portRange: range(6) });
+    cleanup.push(() => engine.close());
+    const { legs, heard, talking } = await threeParties(engine, () => 'conf-1');
+    // Two of them were in a call first: joining the mixer dissolves their relay bridge.
+    const closedBridges: string[] = [];
+    engine.on('bridgeClosed', (event) => closedBridges.push(event.bridgeId));
+    const { bridgeId } = await engine.bridge(legs[0]!, legs[1]!);
+
+    const { mixerId } = await engine.createMixer('conf-1');
+    for (const legId of legs) {
+      await engine.addToMixer(mixerId, legId);
+    }
+    await engine.addToMixer(mixerId, legs[0]!); // idempotent
+    expect(closedBridges).toEqual([bridgeId]);
+    expect(await engine.stats()).toMatchObject({ bridges: 0, mixers: 1, mixerParticipants: 3 });
+
+    const mark = heard.map((packets) => packets.length);
+    await until(() => heard.every((p, i) => p.length >= mark[i]! + 40), 'mixed audio', 8000);
+    expectHearsOthersOnly(heard);
+    expect(new Set(talking.filter((e) => e.talking).map((e) => e.legId))).toEqual(new Set(legs));
+    expect(talking.every((e) => e.mixerId === mixerId)).toBe(true);
+  });
+
+  it('a muted leg is not heard and never talks; it still hears the others', async () => {
+    const engine = new LocalMediaEngine({ portRange: range(6) });
+    cleanup.push(() => engine.close());
+    const { legs, heard, talking } = await threeParties(engine, () => 'conf-2');
+    const { mixerId } = await engine.createMixer('conf-2');
+    await engine.setMuted(legs[2]!, true);
+    for (const legId of legs) {
+      await engine.addToMixer(mixerId, legId);
+    }
+    const mark = heard.map((packets) => packets.length);
+    await until(() => heard.every((p, i) => p.length >= mark[i]! + 40), 'mixed audio', 8000);
+    expect(toneAmplitude(lastAudio(heard[0]!, 20), 8000, TONES[2])).toBeLessThan(300);
+    expect(toneAmplitude(lastAudio(heard[1]!, 20), 8000, TONES[2])).toBeLessThan(300);
+    expect(toneAmplitude(lastAudio(heard[2]!, 20), 8000, TONES[0])).toBeGreaterThan(4000);
+    expect(toneAmplitude(lastAudio(heard[2]!, 20), 8000, TONES[1])).toBeGreaterThan(4000);
+    expect(talking.some((e) => e.legId === legs[2])).toBe(false);
+  });
+
+  it('closing a mixer leaves its legs open and free to be bridged again; closeLeg leaves a mixer', async () => {
+    const engine = new LocalMediaEngine({ portRange: range(6) });
+    cleanup.push(() => engine.close());
+    const { legs } = await threeParties(engine, () => 'conf-3');
+    const closed: string[] = [];
+    engine.on('mixerClosed', (event) => closed.push(event.mixerId));
+    const { mixerId } = await engine.createMixer('conf-3');
+    for (const legId of legs) {
+      await engine.addToMixer(mixerId, legId);
+    }
+    await expect(engine.bridge(legs[0]!, legs[1]!)).rejects.toSatisfy(
+      (error) => isMediaError(error) && error.code === 'MEDIA_LEG_BUSY',
+    );
+    await engine.closeLeg(legs[2]!);
+    expect(await engine.stats()).toMatchObject({ legs: 2, mixerParticipants: 2 });
+    await engine.removeFromMixer(mixerId, legs[1]!);
+    expect(await engine.stats()).toMatchObject({ mixerParticipants: 1 });
+    await engine.closeMixer(mixerId);
+    await engine.closeMixer(mixerId); // idempotent
+    expect(closed).toEqual([mixerId]);
+    await expect(engine.addToMixer(mixerId, legs[0]!)).rejects.toSatisfy(
+      (error) => isMediaError(error) && error.code === 'MEDIA_MIXER_NOT_FOUND',
+    );
+    await expect(engine.addToMixer('nope', 'nope')).rejects.toSatisfy(
+      (error) => isMediaError(error) && error.code === 'MEDIA_MIXER_NOT_FOUND',
+    );
+    const { mixerId: other } = await engine.createMixer('conf-3');
+    await expect(engine.addToMixer(other, 'nope')).rejects.toSatisfy(
+      (error) => isMediaError(error) && error.code === 'MEDIA_LEG_NOT_FOUND',
+    );
+    await engine.bridge(legs[0]!, legs[1]!);
+    expect(await engine.stats()).toMatchObject({ legs: 2, bridges: 1, mixers: 1 });
+    await engine.close();
+    expect(closed).toEqual([mixerId, other]);
+  });
+});
+
+describe('WorkerMediaEngine mixers', { timeout: 20_000 }, () => {
+  function createEngine(): WorkerMediaEngine {
+    const engine = new WorkerMediaEngine({ workers: 2, portRange: range(16) });
+    cleanup.push(() => engine.close());
+    return engine;
+  }
+
+  it('mixes three phones whose legs and mixer share a group', async () => {
+    const engine = createEngine();
+    const { legs, heard, talking } = await threeParties(engine, () => 'conf-w');
+    const { mixerId } = await engine.createMixer('conf-w');
+    for (const legId of legs) {
+      await engine.addToMixer(mixerId, legId);
+    }
+    const mark = heard.map((packets) => packets.length);
+    await until(() => heard.every((p, i) => p.length >= mark[i]! + 40), 'mixed audio', 8000);
+    expectHearsOthersOnly(heard);
+    expect(new Set(talking.filter((e) => e.talking).map((e) => e.legId))).toEqual(new Set(legs));
+    expect(await engine.stats()).toMatchObject({ mixers: 1, mixerParticipants: 3 });
+    const closed: string[] = [];
+    engine.on('mixerClosed', (event) => closed.push(event.mixerId));
+    await engine.closeMixer(mixerId);
+    await until(() => closed.length === 1, 'mixerClosed');
+    await engine.closeMixer(mixerId);
+    await expect(engine.removeFromMixer(mixerId, legs[0]!)).rejects.toSatisfy(
+      (error) => isMediaError(error) && error.code === 'MEDIA_MIXER_NOT_FOUND',
+    );
+  });
+
+  it('rejects a leg of another worker than the mixer with MEDIA_CROSS_WORKER', async () => {
+    const engine = createEngine();
+    const { mixerId } = await engine.createMixer('group-0');
+    const mixerWorker = (await engine.stats()).workers!.findIndex((w) => w.mixers === 1);
+    for (let i = 1; i < 64; i++) {
+      const { legId } = await engine.createLeg({ kind: 'rtp', group: `group-${i}` });
+      const workers = (await engine.stats()).workers!;
+      if (workers[mixerWorker]!.legs === 0) {
+        await expect(engine.addToMixer(mixerId, legId)).rejects.toSatisfy(
+          (error) => isMediaError(error) && error.code === 'MEDIA_CROSS_WORKER',
+        );
+        return;
+      }
+      await engine.closeLeg(legId);
+    }
+    throw new Error('all groups hashed to one worker');
+  });
+});
