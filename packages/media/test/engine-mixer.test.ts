@@ -57,12 +57,35 @@ function collect(phone: RtpLeg): RtpPacket[] {
   return packets;
 }
 
-/** The last `count` packets received, in sequence order, decoded. */
-function lastAudio(packets: RtpPacket[], count: number): Int16Array {
-  const recent = packets.slice(-count).sort((a, b) => a.sequenceNumber - b.sequenceNumber);
-  const pcm = new Int16Array(recent.length * 160);
-  recent.forEach((p, i) => pcm.set(decodeMulaw(p.payload), i * 160));
-  return pcm;
+/**
+ * Amplitude of `frequency` in each 80 ms segment of the last 24 packets received (sequence
+ * order). Segments, not one window, so that a scheduling hiccup of this loaded test machine
+ * (a 20 ms hole) spoils one reading instead of the whole measurement.
+ */
+function segmentAmplitudes(packets: RtpPacket[], frequency: number): number[] {
+  const recent = packets.slice(-24).sort((a, b) => a.sequenceNumber - b.sequenceNumber);
+  const amplitudes: number[] = [];
+  for (let at = 0; at + 4 <= recent.length; at += 4) {
+    const pcm = new Int16Array(4 * 160);
+    recent.slice(at, at + 4).forEach((p, i) => pcm.set(decodeMulaw(p.payload), i * 160));
+    amplitudes.push(toneAmplitude(pcm, 8000, frequency));
+  }
+  return amplitudes;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
+}
+
+/** Heard: the tone (amplitude 8000 at the source) is there in most segments. */
+function heardLevel(packets: RtpPacket[], frequency: number): number {
+  return median(segmentAmplitudes(packets, frequency));
+}
+
+/** Not heard: the tone is absent from every segment. */
+function leakLevel(packets: RtpPacket[], frequency: number): number {
+  return Math.max(...segmentAmplitudes(packets, frequency));
 }
 
 const TONES = [440, 700, 1100] as const;
@@ -83,13 +106,13 @@ async function threeParties(engine: MediaEngine, group: (i: number) => string) {
 
 function expectHearsOthersOnly(heard: RtpPacket[][]): void {
   for (let i = 0; i < 3; i++) {
-    const pcm = lastAudio(heard[i]!, 20);
     for (let j = 0; j < 3; j++) {
-      const amplitude = toneAmplitude(pcm, 8000, TONES[j]!);
       if (i === j) {
-        expect(amplitude, `party ${i} hears itself`).toBeLessThan(300);
+        expect(leakLevel(heard[i]!, TONES[j]!), `party ${i} hears itself`).toBeLessThan(300);
       } else {
-        expect(amplitude, `party ${i} hears party ${j}`).toBeGreaterThan(4000);
+        expect(heardLevel(heard[i]!, TONES[j]!), `party ${i} hears party ${j}`).toBeGreaterThan(
+          6000,
+        );
       }
     }
   }
@@ -114,7 +137,7 @@ describe('LocalMediaEngine mixers', { timeout: 20_000 }, () => {
     expect(await engine.stats()).toMatchObject({ bridges: 0, mixers: 1, mixerParticipants: 3 });
 
     const mark = heard.map((packets) => packets.length);
-    await until(() => heard.every((p, i) => p.length >= mark[i]! + 40), 'mixed audio', 8000);
+    await until(() => heard.every((p, i) => p.length >= mark[i]! + 50), 'mixed audio', 8000);
     expectHearsOthersOnly(heard);
     expect(new Set(talking.filter((e) => e.talking).map((e) => e.legId))).toEqual(new Set(legs));
     expect(talking.every((e) => e.mixerId === mixerId)).toBe(true);
@@ -130,11 +153,11 @@ describe('LocalMediaEngine mixers', { timeout: 20_000 }, () => {
       await engine.addToMixer(mixerId, legId);
     }
     const mark = heard.map((packets) => packets.length);
-    await until(() => heard.every((p, i) => p.length >= mark[i]! + 40), 'mixed audio', 8000);
-    expect(toneAmplitude(lastAudio(heard[0]!, 20), 8000, TONES[2])).toBeLessThan(300);
-    expect(toneAmplitude(lastAudio(heard[1]!, 20), 8000, TONES[2])).toBeLessThan(300);
-    expect(toneAmplitude(lastAudio(heard[2]!, 20), 8000, TONES[0])).toBeGreaterThan(4000);
-    expect(toneAmplitude(lastAudio(heard[2]!, 20), 8000, TONES[1])).toBeGreaterThan(4000);
+    await until(() => heard.every((p, i) => p.length >= mark[i]! + 50), 'mixed audio', 8000);
+    expect(leakLevel(heard[0]!, TONES[2])).toBeLessThan(300);
+    expect(leakLevel(heard[1]!, TONES[2])).toBeLessThan(300);
+    expect(heardLevel(heard[2]!, TONES[0])).toBeGreaterThan(6000);
+    expect(heardLevel(heard[2]!, TONES[1])).toBeGreaterThan(6000);
     expect(talking.some((e) => e.legId === legs[2])).toBe(false);
   });
 
@@ -190,7 +213,7 @@ describe('WorkerMediaEngine mixers', { timeout: 20_000 }, () => {
       await engine.addToMixer(mixerId, legId);
     }
     const mark = heard.map((packets) => packets.length);
-    await until(() => heard.every((p, i) => p.length >= mark[i]! + 40), 'mixed audio', 8000);
+    await until(() => heard.every((p, i) => p.length >= mark[i]! + 50), 'mixed audio', 8000);
     expectHearsOthersOnly(heard);
     expect(new Set(talking.filter((e) => e.talking).map((e) => e.legId))).toEqual(new Set(legs));
     expect(await engine.stats()).toMatchObject({ mixers: 1, mixerParticipants: 3 });
