@@ -5,7 +5,8 @@
  *  - a request with a To tag belongs to a dialog: it goes to the dialog's handler, or gets
  *    481 Call/Transaction Does Not Exist;
  *  - otherwise by method: REGISTER → registrar, INVITE → call control, CANCEL → call control
- *    (matched to its INVITE server transaction, §9.2), OPTIONS → 200 (§11.2);
+ *    (matched to its INVITE server transaction, §9.2), OPTIONS → 200 (§11.2), REFER → 403
+ *    (transfers happen in a call's dialog, RFC 3515 §2.4.2);
  *    known-but-unsupported methods → 405 with Allow (§8.2.1); unknown methods → 501 (§21.5.2).
  *
  * ACKs for 2xx are not transactions (§17.1.1.3) and stray 2xx retransmissions must be re-ACKed
@@ -48,9 +49,10 @@ export const ALLOWED_METHODS = [
   'REGISTER',
   'INFO',
   'UPDATE',
+  'REFER',
 ] as const;
 /** Option tags we advertise in Supported (§20.37) and accept in Require (§8.2.2.3). */
-const SUPPORTED_OPTION_TAGS = ['path', 'outbound', 'gruu'] as const;
+const SUPPORTED_OPTION_TAGS = ['path', 'outbound', 'gruu', 'norefersub'] as const;
 
 /** The option tags of the request's Require header(s) that we do not support (§8.2.2.3). */
 function unsupportedRequirements(request: SipRequest): string[] {
@@ -66,7 +68,7 @@ function unsupportedRequirements(request: SipRequest): string[] {
 }
 
 /** Methods we know (RFC 3261 + common extensions) but do not implement: 405 rather than 501. */
-const KNOWN_UNSUPPORTED = new Set(['PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH']);
+const KNOWN_UNSUPPORTED = new Set(['PRACK', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'PUBLISH']);
 
 export interface DialogHandler {
   /** A new in-dialog request (BYE, re-INVITE, INFO, UPDATE, OPTIONS…). */
@@ -350,6 +352,14 @@ export class SipStack {
       case 'INFO':
       case 'UPDATE':
         this.respond(tx, 481);
+        return;
+      case 'REFER':
+        // RFC 3515 §2 allows a REFER outside any dialog, and §2.4.2 lets the recipient decline
+        // one it will not act on. We transfer calls: a REFER only means something in a call's
+        // dialog (see CallControl), so one outside a dialog is declined.
+        this.respond(tx, 403, (response) => {
+          response.headers.set('Warning', '399 confab "REFER is accepted only within a call"');
+        });
         return;
       default:
         if (KNOWN_UNSUPPORTED.has(request.method)) {

@@ -27,6 +27,7 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
   readonly #logger: Logger;
   #mediaBridgeId: string | undefined;
   #destroyed = false;
+  #released: Promise<void> = Promise.resolve();
 
   constructor(options: { id?: string; kind: BridgeKind; media: MediaControl; logger: Logger }) {
     super();
@@ -42,6 +43,11 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
 
   get destroyed(): boolean {
     return this.#destroyed;
+  }
+
+  /** Settles once a destroyed bridge's media is unbridged (its legs may join another bridge). */
+  get released(): Promise<void> {
+    return this.#released;
   }
 
   /** Joins two channels' media (relay). */
@@ -88,7 +94,7 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
     this.#channels.clear();
     const mediaBridgeId = this.#mediaBridgeId;
     if (mediaBridgeId !== undefined) {
-      this.#media.unbridge(mediaBridgeId).catch((error: unknown) => {
+      this.#released = this.#media.unbridge(mediaBridgeId).catch((error: unknown) => {
         this.#logger.debug({ err: error }, 'unbridge failed');
       });
     }

@@ -16,6 +16,8 @@ export interface ForkContext {
   calleeLine: Line;
   calleeParty: PartyId;
   callerParty: PartyId;
+  /** Extra header fields of every fork's INVITE (e.g. RFC 3892 Referred-By of a transfer). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -28,6 +30,11 @@ export interface CallingSide {
   ring(): void;
   /** The winning fork answered: connect the caller (200 on an inbound channel). */
   answer(): void;
+  /**
+   * The attempt failed with `status` (the §16.7 choice, 480 on ring timeout); called just
+   * before the calling channel is hung up with the matching cause.
+   */
+  fail?(status: number): void;
 }
 
 /**
@@ -59,6 +66,7 @@ export class CallAttempt {
       if (!this.#winner && !inbound.ended) {
         control.logger.info({ callId: inbound.id }, 'no answer: ring timeout');
         this.#endForks(HangupCause.NoAnswer, false);
+        this.#caller.fail?.(480);
         inbound.hangup(HangupCause.NoAnswer);
       }
     }, this.#ringTimeoutMs);
@@ -93,7 +101,8 @@ export class CallAttempt {
   async #startFork(binding: Binding, context: ForkContext): Promise<void> {
     const control = this.#control;
     const inbound = this.#inbound;
-    const channel = await control.createOutbound(binding, inbound.id, context);
+    // The media group is the conversation's: a transferred leg keeps the worker of its call.
+    const channel = await control.createOutbound(binding, inbound.conversationId, context);
     if (inbound.ended || this.#winner) {
       channel.hangup(HangupCause.NormalClearing);
       return;
@@ -125,6 +134,7 @@ export class CallAttempt {
       from: context.from,
       to: context.to,
       sdp: offer,
+      ...(context.headers ? { headers: context.headers } : {}),
     });
   }
 
@@ -175,7 +185,9 @@ export class CallAttempt {
     if (this.#pending > 0 || this.#winner || this.#inbound.ended) {
       return;
     }
-    this.#inbound.hangup(causeForSipStatus(bestFailure(this.#failures)));
+    const best = bestFailure(this.#failures);
+    this.#caller.fail?.(best);
+    this.#inbound.hangup(causeForSipStatus(best));
   }
 
   #endForks(cause: HangupCause, completedElsewhere: boolean): void {

@@ -22,6 +22,7 @@ import type { SipStack } from '../sip/stack.js';
 import type { SipAuthenticator } from './authenticator.js';
 import type { Binding, Registrar } from './registrar.js';
 import {
+  ChannelState,
   InboundChannel,
   OutboundChannel,
   newChannelId,
@@ -31,8 +32,9 @@ import {
 } from './channel.js';
 import { Bridge, BridgeKind } from './bridge.js';
 import { CallAttempt, formatTarget, type ForkContext } from './call-attempt.js';
-import { HangupCause } from './hangup-cause.js';
+import { HangupCause, sipStatusForCause } from './hangup-cause.js';
 import type { LegKind, MediaControl } from './media-control.js';
+import { BlindTransfer, isReferRefusal, parseRefer, type ReferRequest } from './transfer.js';
 
 export interface CallControlEvents {
   [key: string]: unknown[];
@@ -93,6 +95,8 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   readonly #bridges = new Map<string, Bridge>();
   readonly #inviteToChannel = new WeakMap<ServerTransaction, InboundChannel>();
   readonly #byLeg = new Map<string, Channel>();
+  /** Blind transfers in progress, by transferor channel. */
+  readonly #transfers = new Map<Channel, BlindTransfer>();
   readonly #mediaHandler: ChannelMediaHandler;
   readonly #offMedia: () => void;
 
@@ -520,6 +524,9 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
 
   #adopt(channel: Channel): void {
     this.#channels.set(channel.id, channel);
+    channel.referHandler = (referrer, tx) => {
+      void this.#handleRefer(referrer, tx);
+    };
     channel.once('hungup', () => {
       for (const bridgeId of [...channel.bridges]) {
         this.#bridges.get(bridgeId)?.remove(channel);
@@ -586,6 +593,196 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     }
   }
 
+  /**
+   * REFER in a channel's dialog: a blind transfer (see transfer.ts). The REFER is authorized
+   * by its dialog, as every in-dialog request (the dialog was created by an authenticated
+   * INVITE or by our own INVITE to a registered contact). Checks, in order:
+   * - Refer-To/Refer-Sub/Referred-By (400/403/501, {@link parseRefer});
+   * - the call is established (403 in an early dialog — nothing to hand over yet), no other
+   *   transfer from this channel is running (491), and it is a two-party call: the channel
+   *   shares one relay bridge with exactly one other answered channel (403 otherwise);
+   * - the target extension exists (404) and has a registered device (480). Refusing these up
+   *   front leaves the call as it was, where a 202 would have cost the transferee its call.
+   * Then 202 Accepted (with `Refer-Sub: false` when asked, RFC 4488 §4), the relay bridge is
+   * dissolved (no hang-up: the transferee hears silence), the target is dialled with the
+   * transferee as caller, and the transferor is told the outcome by NOTIFY and released.
+   * If the target does not answer, the transferee's call fails with the matching cause (as a
+   * blind transfer does on Asterisk): there is nobody left to return it to.
+   */
+  async #handleRefer(channel: Channel, tx: ServerTransaction): Promise<void> {
+    try {
+      await this.#refer(channel, tx);
+    } catch (error) {
+      this.#logger.error({ err: error, callId: channel.id }, 'REFER handling failed');
+      this.#options.stack.respond(tx, 500);
+    }
+  }
+
+  async #refer(channel: Channel, tx: ServerTransaction): Promise<void> {
+    const { stack, store, registrar } = this.#options;
+    const decline = (status: number, warning: string): void => {
+      this.#logger.info({ callId: channel.id, status, warning }, 'REFER declined');
+      stack.respond(tx, status, (response) => {
+        response.headers.set('Warning', `399 confab "${warning}"`);
+      });
+    };
+    const refer = parseRefer(tx.request);
+    if (isReferRefusal(refer)) {
+      decline(refer.status, refer.warning);
+      return;
+    }
+    const transferee = this.#transferee(channel);
+    if (typeof transferee === 'string') {
+      decline(transferee === 'pending' ? 491 : 403, TRANSFEREE_PROBLEMS[transferee]);
+      return;
+    }
+    const targetLine = await store.lines.findByExtension(refer.extension);
+    if (!targetLine) {
+      decline(404, `no extension ${refer.extension}`);
+      return;
+    }
+    const bindings = registrar.contactsFor(targetLine.id);
+    if (bindings.length === 0) {
+      decline(480, `extension ${refer.extension} has no registered device`);
+      return;
+    }
+    const [targetUser, transfereeParty] = await Promise.all([
+      store.users.findByUuid(targetLine.userUuid),
+      this.#partyOfChannel(transferee.peer),
+    ]);
+    // The call may have changed while we looked things up.
+    const again = this.#transferee(channel);
+    if (typeof again === 'string' || again.peer !== transferee.peer) {
+      decline(again === 'pending' ? 491 : 403, 'the call changed during the transfer request');
+      return;
+    }
+    stack.respond(tx, 202, (response) => {
+      response.headers.set('Contact', `<${channel.contactUri()}>`);
+      if (!refer.subscribe) {
+        response.headers.set('Refer-Sub', 'false');
+      }
+    });
+    await this.#startTransfer(channel, transferee, refer, {
+      calleeLine: targetLine,
+      calleeParty: partyOf(targetUser, targetLine),
+      callerParty: transfereeParty,
+      bindings,
+    });
+  }
+
+  /** The other party of `channel`'s two-party call, or why there is none. */
+  #transferee(
+    channel: Channel,
+  ): { peer: Channel; bridge: Bridge } | 'early' | 'pending' | 'not-two-party' {
+    if (channel.ended || channel.state !== ChannelState.Up) {
+      return 'early';
+    }
+    if (this.#transfers.has(channel)) {
+      return 'pending';
+    }
+    const bridges = [...channel.bridges].map((id) => this.#bridges.get(id));
+    const bridge = bridges[0];
+    if (bridges.length !== 1 || bridge?.kind !== BridgeKind.Relay || bridge.destroyed) {
+      return 'not-two-party';
+    }
+    const peer = bridge.channels.find((other) => other !== channel);
+    if (bridge.channels.length !== 2 || !peer || peer.ended || peer.state !== ChannelState.Up) {
+      return 'not-two-party';
+    }
+    return { peer, bridge };
+  }
+
+  async #partyOfChannel(channel: Channel): Promise<PartyId> {
+    const { store } = this.#options;
+    const user =
+      channel.userUuid === null ? undefined : await store.users.findByUuid(channel.userUuid);
+    const line = user
+      ? (await store.lines.listByUser(user.uuid)).find((l) => l.id === channel.lineId)
+      : undefined;
+    if (!line) {
+      // No line (cannot happen for our channels): what the channel shows of itself.
+      return channel.isCaller ? channel.callerId : channel.connectedLine;
+    }
+    return partyOf(user, line);
+  }
+
+  async #startTransfer(
+    transferor: Channel,
+    { peer: transferee, bridge }: { peer: Channel; bridge: Bridge },
+    refer: ReferRequest,
+    target: Pick<ForkContext, 'calleeLine' | 'calleeParty' | 'callerParty'> & {
+      bindings: readonly Binding[];
+    },
+  ): Promise<void> {
+    const ringTimeoutMs = this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS;
+    const transfer = new BlindTransfer({
+      transferor,
+      transferee,
+      refer,
+      expiresSeconds: Math.ceil(ringTimeoutMs / 1000) + 30,
+      logger: this.#logger,
+    });
+    this.#transfers.set(transferor, transfer);
+    transfer.once('finished', () => {
+      this.#transfers.delete(transferor);
+    });
+    this.#logger.info(
+      { transferor: transferor.id, transferee: transferee.id, target: refer.extension },
+      'blind transfer',
+    );
+    // Out of the two-party bridge without the relay policy (which would hang the other up).
+    bridge.destroy();
+    for (const channel of [transferor, transferee]) {
+      channel.emit('updated');
+    }
+    transferee.once('hungup', (cause) => {
+      // The transferee hung up while the target rang (487), or its call failed (the cause's
+      // status, RFC 3398); a no-op once the transfer finished.
+      transfer.failed(cause === HangupCause.NormalClearing ? 487 : sipStatusForCause(cause));
+    });
+    // The transferee's leg joins the target's bridge only once it left the old one.
+    await bridge.released;
+    if (transferee.ended) {
+      return;
+    }
+    const attempt = new CallAttempt(
+      this,
+      {
+        channel: transferee,
+        // The transferee's leg is up: it hears silence while the target rings.
+        ring: () => {
+          transfer.ringing();
+        },
+        answer: () => {
+          transferee.setConnectedLine(target.calleeParty);
+          transfer.succeeded();
+        },
+        fail: (status) => {
+          transfer.failed(status);
+        },
+      },
+      ringTimeoutMs,
+    );
+    const { callerParty, calleeParty, calleeLine } = target;
+    await attempt.fork(target.bindings, {
+      from: {
+        displayName: callerParty.name,
+        uri: sipUri(callerParty.number, this.#options.domain),
+        params: new Map(),
+      },
+      to: {
+        displayName: calleeParty.name,
+        uri: sipUri(calleeLine.extension, this.#options.domain),
+        params: new Map(),
+      },
+      calleeLine,
+      calleeParty,
+      callerParty,
+      // RFC 3892 §3: the referee copies Referred-By into the triggered request.
+      ...(refer.referredBy !== undefined ? { headers: { 'Referred-By': refer.referredBy } } : {}),
+    });
+  }
+
   /** A TCP/WebSocket connection closed: every channel over it is gone (see Channel.connectionLost). */
   connectionClosed(connectionId: string): void {
     for (const channel of [...this.#channels.values()]) {
@@ -604,6 +801,12 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     }
   }
 }
+
+const TRANSFEREE_PROBLEMS = {
+  early: 'the call is not established',
+  pending: 'a transfer of this call is already in progress',
+  'not-two-party': 'only a two-party call can be transferred',
+} as const;
 
 function isWebSocketFlow(protocol: string): boolean {
   return protocol === 'WS' || protocol === 'WSS';

@@ -37,6 +37,7 @@ import {
   type Flow,
   type NameAddr,
   type ServerTransaction,
+  type ClientTransaction,
   type SipResponse,
 } from '@confab/sip';
 import type { DialogHandler, SipStack } from '../sip/stack.js';
@@ -105,6 +106,12 @@ export interface ChannelOptions {
   conversationId?: string;
 }
 
+/** Methods a channel accepts in its dialog (Allow, §20.5); REFER per RFC 3515 §2.4.2. */
+export const CHANNEL_ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER';
+
+/** Handles a REFER received in a channel's dialog (call control's blind transfer). */
+export type ReferHandler = (channel: Channel, tx: ServerTransaction) => void;
+
 let sequence = 0;
 
 /** Wazo call ids: `"<unix seconds>.<sequence>"` like Asterisk unique ids. */
@@ -147,6 +154,8 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
   legId: string | undefined;
   /** Bridge ids this channel is in (set by the bridge registry). */
   readonly bridges = new Set<string>();
+  /** Who handles REFER in this channel's dialog; without one, REFER gets 501. */
+  referHandler: ReferHandler | undefined;
 
   protected readonly stack: SipStack;
   protected readonly clock: Clock;
@@ -272,6 +281,29 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
       this.stack.sendRequest(info, this.flow);
     } catch (error) {
       this.logger.debug({ err: error }, 'could not send INFO');
+    }
+  }
+
+  /**
+   * Sends a request in this channel's dialog (e.g. NOTIFY for a REFER subscription, RFC 3515
+   * §2.4.4). Returns undefined, sending nothing, when the dialog cannot carry it (none yet, or
+   * it cannot build requests).
+   */
+  sendInDialog(
+    method: string,
+    configure: (request: SipRequest) => void,
+  ): ClientTransaction | undefined {
+    const dialog = this.dialog;
+    if (!dialog) {
+      return undefined;
+    }
+    try {
+      const request = dialog.createRequest(method);
+      configure(request);
+      return this.stack.sendRequest(request, this.flow);
+    } catch (error) {
+      this.logger.debug({ err: error, method }, 'could not send an in-dialog request');
+      return undefined;
     }
   }
 
@@ -431,6 +463,13 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
         return;
       case 'OPTIONS':
         this.stack.respond(tx, 200);
+        return;
+      case 'REFER':
+        if (this.referHandler) {
+          this.referHandler(this, tx);
+        } else {
+          this.stack.respond(tx, 501);
+        }
         return;
       case 'ACK':
         return;
@@ -661,7 +700,7 @@ export class InboundChannel extends Channel {
     response.headers.set('Server', this.stack.userAgent);
     if (status < 300 || status === 180 || status === 183) {
       response.headers.set('Contact', `<${this.contactUri()}>`);
-      response.headers.set('Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE');
+      response.headers.set('Allow', CHANNEL_ALLOW);
     }
     if (this.webrtc) {
       response.headers.set('X-Wazo-Call-ID', this.id);
@@ -753,7 +792,7 @@ export class OutboundChannel extends Channel {
     invite.headers.set('Call-ID', this.sipCallId);
     invite.headers.set('CSeq', '1 INVITE');
     invite.headers.set('Contact', `<${this.contactUri()}>`);
-    invite.headers.set('Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE');
+    invite.headers.set('Allow', CHANNEL_ALLOW);
     if (this.webrtc) {
       invite.headers.set('X-Wazo-Call-ID', this.id);
     }
