@@ -2,8 +2,9 @@
  * Mid-call controls of the SDK (Node clients on ws + @roamhq/wrtc) against a real, in-process
  * Confab server: hold/resume by re-INVITE with the audio stopping and coming back (Goertzel on
  * the received tones), mute (local track silenced, calld request made), DTMF as RFC 4733 events
- * that the server's media engine decodes, auto-hold when a second call is placed, and blind
- * transfer refused by today's server (REFER → 501) without harming the call.
+ * that the server's media engine decodes, auto-hold when a second call is placed, and a blind
+ * transfer to an unknown number refused (REFER → 404) without harming the call (successful
+ * transfers: sdk-transfer.test.ts).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PhoneErrorCode, PhoneEvent, type CallSession, type PhoneError } from '@confab/sdk';
@@ -214,15 +215,15 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(await hears(second.atCallee, ALICE_HZ)).toBe(false);
   });
 
-  it('transfer() sends a REFER; the server refuses it today (501) and the call goes on', async () => {
+  it('transfer() to an unknown number sends a REFER that the server refuses (404); the call goes on', async () => {
     const { client: alice } = await person('Alice', ALICE_HZ);
     const { client: bob, user: bobUser } = await person('Bob', BOB_HZ);
     const { outgoing, atCallee } = await connect(alice, bob, bobUser.extension);
 
     const error = (await rejection(alice.confab.Phone.transfer(outgoing, '1999'))) as PhoneError;
     expect(error.code).toBe(PhoneErrorCode.CallFailed);
-    // The server does not implement REFER yet (501 Not Implemented today).
-    expect([405, 501]).toContain(error.status);
+    // No line has extension 1999: the REFER is refused before anything changes.
+    expect(error.status).toBe(404);
     const refer = alice.wire.sent('REFER');
     expect(refer).toHaveLength(1);
     expect(refer[0]!.header('refer-to')).toMatch(/^<?sip:1999@/);

@@ -387,7 +387,7 @@ export class CallLeg {
    * Blind transfer (RFC 3515): REFER with `Refer-To: target`; once the REFER is accepted our leg
    * is hung up, as `@wazo/sdk` does.
    * @throws InvalidStateError if the call is not established; PhoneError `PHONE_CALL_FAILED` with
-   *   the SIP status when the REFER is refused (Confab's server answers 501 today)
+   *   the SIP status when the REFER is refused (e.g. 404 for an unknown number)
    */
   async refer(target: URI): Promise<void> {
     if (this.#state !== CallLegState.Established) {

@@ -726,8 +726,8 @@ export class ConfabPhone {
 
   /**
    * Blind transfer of an established call to `target` (`sip:{target}@{host}`) with SIP REFER
-   * (RFC 3515); our leg is hung up once the REFER is accepted. Confab's server does not accept
-   * REFER yet (501): the promise then rejects and the call goes on.
+   * (RFC 3515); our leg is hung up once the REFER is accepted (202). When the server refuses it
+   * (e.g. 404 for an unknown number) the promise rejects and the call goes on.
    * @throws TypeError for an empty target; PhoneError `PHONE_CALL_NOT_FOUND`,
    *   `PHONE_CALL_FAILED` (with the SIP status); InvalidStateError if not established
    */

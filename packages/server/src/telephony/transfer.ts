@@ -48,7 +48,8 @@ const refuse = (status: number, warning: string): ReferRefusal => ({ status, war
 
 /** RFC 3966 visual separators, ignored in a tel: number. */
 const VISUAL_SEPARATORS = /[-.()]/g;
-const DIALLABLE = /^\+?[0-9A-Da-d*#]{1,32}$/;
+/** A tel: number we can look up as an extension (global or local, RFC 3966 §3). */
+const TEL_NUMBER = /^\+?[0-9*#]{1,32}$/;
 
 /**
  * Reads a REFER's Refer-To, Refer-Sub and Referred-By. Returns what to do, or the refusal:
@@ -105,7 +106,7 @@ function readTarget(value: string): { extension: string } | ReferRefusal {
     if (method !== undefined && method?.toUpperCase() !== 'INVITE') {
       return refuse(403, 'only INVITE references can be followed');
     }
-    if (uri.user === undefined || !DIALLABLE.test(uri.user)) {
+    if (uri.user === undefined || uri.user.length > 64) {
       return refuse(404, 'the Refer-To URI names no extension');
     }
     return { extension: uri.user };
@@ -123,7 +124,7 @@ function readTarget(value: string): { extension: string } | ReferRefusal {
     return refuse(403, 'Refer-To must be a sip:, sips: or tel: URI');
   }
   const number = (uriText.slice(colon + 1).split(/[;?]/)[0] ?? '').replace(VISUAL_SEPARATORS, '');
-  if (!DIALLABLE.test(number)) {
+  if (!TEL_NUMBER.test(number)) {
     return refuse(400, 'unreadable tel: number in Refer-To');
   }
   return { extension: number };
