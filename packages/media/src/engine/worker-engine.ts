@@ -4,8 +4,9 @@
  *
  * - Routing: a leg or a mixer goes to the worker chosen by a hash of its `group`, so the legs
  *   of one call share a worker and can be bridged; later commands follow the leg, bridge or
- *   mixer id. A mixer mixes legs of its own worker; adding a leg of another worker rejects
- *   with `MEDIA_CROSS_WORKER` (see `#addToMixer`).
+ *   mixer id. A mixer also takes legs of other workers, each through a tunnel (a
+ *   worker-to-worker MessagePort, see `tunnel.ts` and `#addToMixer`); relay bridges do not
+ *   span workers (`MEDIA_CROSS_WORKER`).
  * - Ports: the engine's range is split into one disjoint sub-range per worker.
  * - Crashes: when a worker dies, its pending commands reject with `MEDIA_WORKER_CRASHED`, its
  *   legs are reported `legClosed` (`worker-crashed`) and its bridges `bridgeClosed`, and a new
@@ -17,17 +18,21 @@
  * and tools that run from TypeScript sources must point `workerUrl` at the built file.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { InvalidStateError, silentLogger, TypedEmitter } from '@confab/core';
 import type { Logger } from '@confab/core';
 import { DEFAULT_PORT_RANGE, PortAllocator, splitPortRange } from '../legs/port-allocator.js';
 import { deserializeError } from '../worker/protocol.js';
 import type {
   MediaWorkerData,
+  WorkerInternalOp,
+  WorkerInternalRequest,
   WorkerLogLevel,
   WorkerMessage,
   WorkerRequest,
 } from '../worker/protocol.js';
+import type { TunnelLegInfo } from './tunnel.js';
 import { MediaError } from './errors.js';
 import { LegCloseReason } from './types.js';
 import type {
@@ -90,14 +95,28 @@ const EngineState = {
 } as const;
 type EngineState = (typeof EngineState)[keyof typeof EngineState];
 
-/** FNV-1a over UTF-16 code units: a stable, well-spread hash of a group name. */
-function hashGroup(group: string): number {
+/**
+ * FNV-1a over UTF-16 code units: a stable, well-spread hash of a group name (a group goes to
+ * worker `hashGroup(group) % workers`). Exported for tests that place legs on given workers.
+ */
+export function hashGroup(group: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < group.length; i++) {
     hash ^= group.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash;
+}
+
+/**
+ * A leg taking part in a mixer of another worker (see `tunnel.ts`): the leg's worker forwards
+ * its media over a MessagePort to a proxy of the same id on the mixer's worker.
+ */
+interface CrossTunnel {
+  readonly legId: string;
+  readonly mixerId: string;
+  readonly legSlot: Slot;
+  readonly mixerSlot: Slot;
 }
 
 function crashed(slot: Slot): MediaError {
@@ -115,6 +134,8 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
   readonly #legSlot = new Map<string, Slot>();
   readonly #bridgeSlot = new Map<string, Slot>();
   readonly #mixerSlot = new Map<string, Slot>();
+  /** Legs in a mixer of another worker, by leg id. */
+  readonly #tunnels = new Map<string, CrossTunnel>();
   #nextRequestId = 1;
   #state: EngineState = EngineState.Open;
   #closing: Promise<void> | undefined;
@@ -258,6 +279,13 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       case 'bridge': {
         const a = this.#slotOfLeg(command.legIdA);
         const b = this.#slotOfLeg(command.legIdB);
+        for (const legId of [command.legIdA, command.legIdB]) {
+          const tunnel = this.#tunnels.get(legId);
+          if (tunnel) {
+            // As for a leg in a mixer of its own worker.
+            throw new MediaError('MEDIA_LEG_BUSY', `leg ${legId} is in mixer ${tunnel.mixerId}`);
+          }
+        }
         if (a !== b) {
           throw new MediaError(
             'MEDIA_CROSS_WORKER',
@@ -287,60 +315,48 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         return result;
       }
       case 'addToMixer':
-        return this.#addToMixer(command);
-      case 'removeFromMixer': {
-        const mixerSlot = this.#slotOfMixer(command.mixerId);
-        const legSlot = this.#slotOfLeg(command.legId);
-        // A leg of another worker cannot be in this mixer: nothing to remove.
-        return legSlot === mixerSlot ? this.#request(mixerSlot, command) : null;
-      }
+        return this.#addToMixer(command.mixerId, command.legId);
+      case 'removeFromMixer':
+        return this.#removeFromMixer(command.mixerId, command.legId);
       case 'closeMixer': {
         if (typeof command.mixerId !== 'string') {
           throw new TypeError('mixerId must be a string');
         }
         const slot = this.#mixerSlot.get(command.mixerId);
         // Idempotent: an unknown (already closed) mixer is not an error.
-        return slot ? this.#request(slot, command) : null;
+        if (!slot) {
+          return null;
+        }
+        // The legs of other workers leave first (unbridged on their own workers).
+        await Promise.all(
+          [...this.#tunnels.values()]
+            .filter((tunnel) => tunnel.mixerId === command.mixerId)
+            .map((tunnel) => this.#closeTunnel(tunnel)),
+        );
+        return this.#request(slot, command);
+      }
+      case 'setMuted':
+      case 'setHeld': {
+        const result = await this.#request(this.#slotOfLeg(command.legId), command);
+        // The mixer of another worker applies mute and hold to the leg's proxy.
+        const tunnel = this.#tunnels.get(command.legId);
+        if (tunnel) {
+          await this.#request(tunnel.mixerSlot, command).catch((error: unknown) => {
+            this.#logger.debug({ err: error, legId: command.legId }, 'proxy gone');
+          });
+        }
+        return result;
       }
       case 'createOffer':
       case 'acceptOffer':
       case 'acceptAnswer':
       case 'closeLeg':
-      case 'setMuted':
-      case 'setHeld':
         return this.#request(this.#slotOfLeg(command.legId), command);
       default:
         throw new TypeError(
           `unknown media command ${String((command as { type?: unknown }).type)}`,
         );
     }
-  }
-
-  /**
-   * Routes `addToMixer`. Same worker: the worker's engine does it all. Legs on another worker
-   * than the mixer are not supported yet.
-   */
-  async #addToMixer(command: MediaCommandOf<'addToMixer'>): Promise<unknown> {
-    const mixerSlot = this.#slotOfMixer(command.mixerId);
-    const legSlot = this.#slotOfLeg(command.legId);
-    if (legSlot !== mixerSlot) {
-      throw new MediaError(
-        'MEDIA_CROSS_WORKER',
-        `leg ${command.legId} lives on worker ${legSlot.index}, mixer ${command.mixerId} on worker ${mixerSlot.index}`,
-      );
-    }
-    return this.#request(mixerSlot, command);
-  }
-
-  #slotOfMixer(mixerId: unknown): Slot {
-    if (typeof mixerId !== 'string') {
-      throw new TypeError('mixerId must be a string');
-    }
-    const slot = this.#mixerSlot.get(mixerId);
-    if (!slot) {
-      throw MediaError.mixerNotFound(mixerId);
-    }
-    return slot;
   }
 
   #slotForGroup(group: string): Slot {
@@ -355,6 +371,102 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     throw MediaError.internal('no media worker is running');
   }
 
+  #slotOfMixer(mixerId: unknown): Slot {
+    if (typeof mixerId !== 'string') {
+      throw new TypeError('mixerId must be a string');
+    }
+    const slot = this.#mixerSlot.get(mixerId);
+    if (!slot) {
+      throw MediaError.mixerNotFound(mixerId);
+    }
+    return slot;
+  }
+
+  /**
+   * A leg on the mixer's worker joins directly; a leg of another worker joins through a
+   * tunnel (its previous tunnel, to another mixer, is closed first; the same mixer again is a
+   * no-op).
+   */
+  async #addToMixer(mixerId: string, legId: string): Promise<unknown> {
+    const mixerSlot = this.#slotOfMixer(mixerId);
+    const legSlot = this.#slotOfLeg(legId);
+    const existing = this.#tunnels.get(legId);
+    if (existing?.mixerId === mixerId) {
+      return null;
+    }
+    if (existing) {
+      await this.#closeTunnel(existing);
+    }
+    const command: MediaCommand = { type: 'addToMixer', mixerId, legId };
+    if (mixerSlot === legSlot) {
+      return this.#request(mixerSlot, command);
+    }
+    const tunnel: CrossTunnel = { legId, mixerId, legSlot, mixerSlot };
+    const { port1, port2 } = new MessageChannel();
+    let info: TunnelLegInfo;
+    try {
+      info = (await this.#internal(legSlot, { op: 'openTunnel', legId, port: port1 }, [
+        port1,
+      ])) as TunnelLegInfo;
+    } catch (error) {
+      port2.close();
+      throw error;
+    }
+    this.#tunnels.set(legId, tunnel);
+    try {
+      await this.#internal(
+        mixerSlot,
+        { op: 'attachRemoteLeg', legId, group: `mixer:${mixerId}`, port: port2, info },
+        [port2],
+      );
+      await this.#request(mixerSlot, command);
+    } catch (error) {
+      await this.#closeTunnel(tunnel);
+      throw error;
+    }
+    if (this.#tunnels.get(legId) !== tunnel) {
+      // The leg closed or left meanwhile.
+      await this.#internal(mixerSlot, { op: 'detachRemoteLeg', legId }).catch(() => undefined);
+    }
+    return null;
+  }
+
+  async #removeFromMixer(mixerId: string, legId: string): Promise<unknown> {
+    const mixerSlot = this.#slotOfMixer(mixerId);
+    const legSlot = this.#slotOfLeg(legId);
+    const tunnel = this.#tunnels.get(legId);
+    if (tunnel?.mixerId === mixerId) {
+      await this.#closeTunnel(tunnel);
+      return null;
+    }
+    if (legSlot !== mixerSlot) {
+      // A leg of another worker that is not in this mixer: nothing to leave.
+      return null;
+    }
+    return this.#request(mixerSlot, { type: 'removeFromMixer', mixerId, legId });
+  }
+
+  /** Ends a tunnel on both workers; idempotent, never rejects. */
+  async #closeTunnel(tunnel: CrossTunnel): Promise<void> {
+    if (this.#tunnels.get(tunnel.legId) === tunnel) {
+      this.#tunnels.delete(tunnel.legId);
+    }
+    const { legId } = tunnel;
+    await Promise.all([
+      tunnel.legSlot.worker
+        ? this.#internal(tunnel.legSlot, { op: 'closeTunnel', legId }).catch(() => undefined)
+        : undefined,
+      tunnel.mixerSlot.worker
+        ? this.#internal(tunnel.mixerSlot, { op: 'detachRemoteLeg', legId }).catch(() => undefined)
+        : undefined,
+    ]);
+  }
+
+  #internal(slot: Slot, op: WorkerInternalOp, transfer: MessagePort[] = []): Promise<unknown> {
+    const message: WorkerInternalRequest = { kind: 'internal', id: 0, request: op };
+    return this.#send(slot, op.op, message, transfer);
+  }
+
   #slotOfLeg(legId: unknown): Slot {
     if (typeof legId !== 'string') {
       throw new TypeError('legId must be a string');
@@ -367,20 +479,32 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
   }
 
   #request(slot: Slot, command: MediaCommand): Promise<unknown> {
+    const request: WorkerRequest = { kind: 'request', id: 0, command };
+    return this.#send(slot, command.type, request, []);
+  }
+
+  #send(
+    slot: Slot,
+    what: string,
+    message: WorkerRequest | WorkerInternalRequest,
+    transfer: MessagePort[],
+  ): Promise<unknown> {
     const worker = slot.worker;
     if (!worker) {
+      for (const port of transfer) {
+        port.close();
+      }
       return Promise.reject(crashed(slot));
     }
     const id = this.#nextRequestId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         slot.pending.delete(id);
-        reject(MediaError.internal(`media worker ${slot.index} did not answer ${command.type}`));
+        reject(MediaError.internal(`media worker ${slot.index} did not answer ${what}`));
       }, this.#requestTimeoutMs);
       timer.unref();
       slot.pending.set(id, { resolve, reject, timer });
-      const request: WorkerRequest = { kind: 'request', id, command };
-      worker.postMessage(request);
+      worker.postMessage({ ...message, id }, transfer);
     });
   }
 
@@ -444,11 +568,17 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       case 'dtmf':
         this.emit('dtmf', { legId: event.legId, digit: event.digit, durationMs: event.durationMs });
         return;
-      case 'legClosed':
+      case 'legClosed': {
         slot.legs.delete(event.legId);
         this.#legSlot.delete(event.legId);
+        const tunnel = this.#tunnels.get(event.legId);
+        if (tunnel?.legSlot === slot) {
+          // The proxy closes through the tunnel too; this covers a tunnel still opening.
+          void this.#closeTunnel(tunnel);
+        }
         this.emit('legClosed', { legId: event.legId, reason: event.reason });
         return;
+      }
       case 'bridgeClosed':
         slot.bridges.delete(event.bridgeId);
         this.#bridgeSlot.delete(event.bridgeId);
@@ -462,11 +592,24 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         });
         return;
       case 'mixerClosed':
-        slot.mixers.delete(event.mixerId);
-        this.#mixerSlot.delete(event.mixerId);
-        this.emit('mixerClosed', { mixerId: event.mixerId });
+        this.#forgetMixer(slot, event.mixerId);
         return;
     }
+  }
+
+  /** A mixer is gone: legs of other workers in it become unbridged; `mixerClosed`. */
+  #forgetMixer(slot: Slot, mixerId: string): void {
+    if (this.#mixerSlot.get(mixerId) !== slot) {
+      return;
+    }
+    slot.mixers.delete(mixerId);
+    this.#mixerSlot.delete(mixerId);
+    for (const tunnel of [...this.#tunnels.values()]) {
+      if (tunnel.mixerId === mixerId) {
+        void this.#closeTunnel(tunnel);
+      }
+    }
+    this.emit('mixerClosed', { mixerId });
   }
 
   #onExit(slot: Slot, code: number): void {
@@ -482,6 +625,16 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       return;
     }
     this.#logger.error({ worker: slot.index, exitCode: code }, 'media worker exited');
+    // Its mixers are gone: their participants on other workers become unbridged.
+    for (const mixerId of [...slot.mixers]) {
+      this.#forgetMixer(slot, mixerId);
+    }
+    // Its legs in mixers of other workers leave them.
+    for (const tunnel of [...this.#tunnels.values()]) {
+      if (tunnel.legSlot === slot) {
+        void this.#closeTunnel(tunnel);
+      }
+    }
     for (const bridgeId of [...slot.bridges]) {
       slot.bridges.delete(bridgeId);
       this.#bridgeSlot.delete(bridgeId);
@@ -573,6 +726,7 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     this.#legSlot.clear();
     this.#bridgeSlot.clear();
     this.#mixerSlot.clear();
+    this.#tunnels.clear();
     this.#state = EngineState.Closed;
   }
 }
