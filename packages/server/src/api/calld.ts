@@ -49,6 +49,8 @@ import { HangupCause } from '../telephony/hangup-cause.js';
 import { ApiError, prepareApiScope } from './errors.js';
 import { getRequestAuth, requireToken } from './guard.js';
 import { describe } from './schemas.js';
+import { registerConferenceRoutes } from './calld-conferences.js';
+import type { AdhocConferences } from '../telephony/conference.js';
 
 /** Base path of wazo-calld (spec §1). */
 export const CALLD_PREFIX = '/api/calld/1.0';
@@ -57,9 +59,10 @@ export const CALLD_PREFIX = '/api/calld/1.0';
 export interface CalldRoutesOptions {
   readonly tokens: TokenService;
   /** The running call control; without it every route answers 503 `wazo-calld-uninitialized`. */
-  readonly telephony: { readonly callControl: CallControl } | undefined;
-  /** Lines of the caller (originate). */
-  readonly store: Pick<Store, 'lines'>;
+  readonly telephony:
+    { readonly callControl: CallControl; readonly conferences: AdhocConferences } | undefined;
+  /** Lines of the caller (originate), users and lines (conference participants' names). */
+  readonly store: Pick<Store, 'lines' | 'users'>;
   readonly logger: Logger;
 }
 
@@ -376,6 +379,9 @@ export function calldRoutes(
       return reply.code(204).send();
     },
   );
+
+  // Ad-hoc conferences (spec §5): ./calld-conferences.ts.
+  registerConferenceRoutes(app, { tokens, telephony: options.telephony, store, logger });
 
   done();
 }

@@ -121,6 +121,49 @@ export const API_ERRORS = {
     message: 'Could not create call',
     shape: 'api',
   },
+  // wazo-calld ad-hoc conferences (spec §5.6).
+  HOST_CALL_NOT_FOUND: {
+    status: 400,
+    errorId: 'host-call-not-found',
+    message: 'Adhoc conference creation error: host call not found',
+    shape: 'api',
+  },
+  HOST_CALL_CREATION_ERROR: {
+    status: 400,
+    errorId: 'host-call-creation-error',
+    message: '{message}',
+    shape: 'api',
+  },
+  HOST_ALREADY_IN_CONFERENCE: {
+    status: 409,
+    errorId: 'host-already-in-conference',
+    message: 'Adhoc conference creation error: host already in conference',
+    shape: 'api',
+  },
+  PARTICIPANT_CALL_NOT_FOUND: {
+    status: 400,
+    errorId: 'participant-call-not-found',
+    message: 'Adhoc conference participant call not found',
+    shape: 'api',
+  },
+  PARTICIPANT_ALREADY_IN_CONFERENCE: {
+    status: 409,
+    errorId: 'participant-already-in-conference',
+    message: 'Adhoc conference error: participant already in conference',
+    shape: 'api',
+  },
+  ADHOC_CONFERENCE_NOT_FOUND: {
+    status: 404,
+    errorId: 'adhoc-conference-not-found',
+    message: 'Adhoc conference not found',
+    shape: 'api',
+  },
+  ADHOC_CONFERENCE_MEDIA_ERROR: {
+    status: 503,
+    errorId: 'adhoc-conference-media-error',
+    message: 'Adhoc conference error: the media engine could not mix the conference',
+    shape: 'api',
+  },
   CALLD_UNINITIALIZED: {
     status: 503,
     errorId: 'wazo-calld-uninitialized',

@@ -113,6 +113,9 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       },
     };
     this.#offMedia = options.media.onEvent((event) => {
+      if (event.type !== 'dtmf' && event.type !== 'legFailed') {
+        return; // mixer events belong to the conferences
+      }
       const channel = this.#byLeg.get(event.legId);
       if (!channel) {
         return;
@@ -500,6 +503,40 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       }
     }
     return bridge;
+  }
+
+  /**
+   * Adds a bridge built elsewhere (an ad-hoc conference's mixing bridge) to the registry, so that
+   * `talking_to`, `bridges` and the hang-up cascade see it. It leaves the registry when destroyed.
+   */
+  adoptBridge(bridge: Bridge): void {
+    if (bridge.destroyed || this.#bridges.has(bridge.id)) {
+      return;
+    }
+    this.#bridges.set(bridge.id, bridge);
+    bridge.once('destroyed', () => {
+      this.#bridges.delete(bridge.id);
+      this.emit('bridgeDestroyed', bridge);
+    });
+    this.emit('bridgeCreated', bridge);
+  }
+
+  /**
+   * Takes `channel` out of its two-party relay bridge WITHOUT ending the call of the other party
+   * (an ad-hoc conference takes both legs over): the relay bridge is destroyed, its two channels
+   * stay up, unbridged. Returns the other channel of that bridge, if any.
+   */
+  dissolveRelay(channel: Channel): Channel | undefined {
+    let peer: Channel | undefined;
+    for (const bridgeId of [...channel.bridges]) {
+      const bridge = this.#bridges.get(bridgeId);
+      if (bridge?.kind !== BridgeKind.Relay) {
+        continue;
+      }
+      peer ??= bridge.channels.find((other) => other !== channel);
+      bridge.destroy();
+    }
+    return peer;
   }
 
   #attachLeg(channel: Channel, legId: string): void {

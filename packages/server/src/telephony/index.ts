@@ -20,6 +20,8 @@ import { SipAuthenticator } from './authenticator.js';
 import { Registrar } from './registrar.js';
 import { CallControl } from './call-control.js';
 import { CallEventPublisher } from '../calls/events.js';
+import { ConferenceEventPublisher } from '../calls/conference-events.js';
+import { AdhocConferences } from './conference.js';
 import { STACK_UUID_SETTING } from '../auth/tokens.js';
 import { createMediaControl, type ClosableMediaControl } from './media-engine.js';
 import type { MediaControl } from './media-control.js';
@@ -28,11 +30,23 @@ export interface Telephony {
   handleSipWebSocket(socket: WebSocket, request: IncomingMessage): void;
   readonly registrar: Registrar;
   readonly callControl: CallControl;
+  /** Ad-hoc conferences (calld `/users/me/conferences/adhoc`). */
+  readonly conferences: AdhocConferences;
   readonly stack: SipStack;
   /** Bound SIP ports (useful when configured as 0). */
   readonly ports: { udp: number; tcp: number };
   stats(): TelephonyStats;
+  /** The media engine's counters (legs, bridges, mixers), when the engine reports them. */
+  mediaStats(): Promise<MediaStats | undefined>;
   close(): Promise<void>;
+}
+
+/** What {@link Telephony.mediaStats} reports (a subset of `@confab/media`'s engine stats). */
+export interface MediaStats {
+  legs: number;
+  bridges: number;
+  mixers: number;
+  mixerParticipants: number;
 }
 
 export interface TelephonyOptions {
@@ -41,7 +55,7 @@ export interface TelephonyOptions {
   logger: Logger;
   clock?: Clock;
   /** Injected media control (tests); by default the worker-thread media engine. */
-  media?: MediaControl & { close?(): Promise<void> };
+  media?: MediaControl & { close?(): Promise<void>; stats?(): Promise<MediaStats> };
   /** Where call events are published (spec §4.4); without it, none are. */
   bus?: EventBus;
   /** The stack uuid, `origin_uuid` of published events (the token service's `stackUuid`). */
@@ -126,12 +140,17 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         bridge: (legA, legB) => injected.bridge(legA, legB),
         unbridge: (bridgeId) => injected.unbridge(bridgeId),
         closeLeg: (legId) => injected.closeLeg(legId),
+        createMixer: (group) => injected.createMixer(group),
+        addToMixer: (mixerId, legId) => injected.addToMixer(mixerId, legId),
+        removeFromMixer: (mixerId, legId) => injected.removeFromMixer(mixerId, legId),
+        closeMixer: (mixerId) => injected.closeMixer(mixerId),
         setMuted: (legId, muted) => injected.setMuted(legId, muted),
         setHeld: (legId, held) => injected.setHeld(legId, held),
         onEvent: (listener) => injected.onEvent(listener),
         close: async () => {
           await injected.close?.();
         },
+        ...(injected.stats === undefined ? {} : { stats: () => injected.stats!() }),
       };
     } else {
       media = await createMediaControl({
@@ -154,11 +173,26 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         ? { ringTimeoutMs: config.ringTimeoutSeconds * 1000 }
         : {}),
     });
+    const conferences = new AdhocConferences({
+      callControl,
+      media,
+      logger: options.logger.child({ component: 'conferences' }),
+    });
     if (options.bus !== undefined) {
+      const originUuid = options.originUuid ?? (await stackUuid(store));
+      const conferencePublisher = new ConferenceEventPublisher({
+        conferences,
+        bus: options.bus,
+        originUuid,
+        logger: options.logger.child({ component: 'conference-events' }),
+      });
+      closers.push(() => {
+        conferencePublisher.close();
+      });
       const publisher = new CallEventPublisher({
         callControl,
         bus: options.bus,
-        originUuid: options.originUuid ?? (await stackUuid(store)),
+        originUuid,
         logger: options.logger.child({ component: 'call-events' }),
       });
       // Closed after call control (closers run in reverse), so the shutdown's call_ended go out.
@@ -168,6 +202,10 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
     }
     closers.push(() => {
       callControl.close();
+    });
+    // Before call control: the conferences hang their members up while events still go out.
+    closers.push(() => {
+      conferences.close();
     });
     transports.on('connectionClosed', (connectionId) => {
       registrar.connectionClosed(connectionId);
@@ -198,6 +236,7 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
       },
       registrar,
       callControl,
+      conferences,
       stack,
       ports: { udp: udp.port, tcp: tcp.port },
       stats: () => ({
@@ -207,6 +246,17 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         dialogs: stack.dialogCount,
         connections: transports.connectionCount,
       }),
+      mediaStats: async () => {
+        const stats = await media.stats?.();
+        return stats === undefined
+          ? undefined
+          : {
+              legs: stats.legs,
+              bridges: stats.bridges,
+              mixers: stats.mixers,
+              mixerParticipants: stats.mixerParticipants,
+            };
+      },
       close: closeAll,
     };
   } catch (error) {

@@ -10,7 +10,11 @@ export type MediaControlEvent =
   /** The leg can no longer carry media (ICE/DTLS failure, its worker died). */
   | { type: 'legFailed'; legId: string; reason: string }
   /** A key press received on the leg (RFC 4733 telephone-event). */
-  | { type: 'dtmf'; legId: string; digit: string };
+  | { type: 'dtmf'; legId: string; digit: string }
+  /** A mixer participant started or stopped talking (hysteresis applied by the mixer). */
+  | { type: 'mixerTalking'; mixerId: string; legId: string; talking: boolean }
+  /** A mixer is gone (closed by us, or its worker died). */
+  | { type: 'mixerClosed'; mixerId: string };
 
 export interface MediaControl {
   /** A new leg; legs of one `group` (one conversation) live on the same media worker. */
@@ -25,6 +29,17 @@ export interface MediaControl {
   bridge(legA: string, legB: string): Promise<string>;
   unbridge(bridgeId: string): Promise<void>;
   closeLeg(legId: string): Promise<void>;
+  /** A new audio mixer (an ad-hoc conference's media), placed on the worker of `group`. */
+  createMixer(group: string): Promise<string>;
+  /**
+   * Moves a leg into a mixer without renegotiation: a leg still in a relay bridge leaves it first.
+   * Idempotent for a leg already in this mixer.
+   */
+  addToMixer(mixerId: string, legId: string): Promise<void>;
+  /** The leg leaves the mixer and stays open, unbridged. */
+  removeFromMixer(mixerId: string, legId: string): Promise<void>;
+  /** Closes a mixer (its legs stay open, unbridged); idempotent. */
+  closeMixer(mixerId: string): Promise<void>;
   /** Server-side mute: the leg's audio no longer reaches its bridge (its DTMF still does). */
   setMuted(legId: string, muted: boolean): Promise<void>;
   /** Server-side hold: nothing is relayed from or to the leg. */

@@ -8,6 +8,8 @@ import type { MediaControl } from './media-control.js';
 
 export interface ClosableMediaControl extends MediaControl {
   close(): Promise<void>;
+  /** The engine's counters (leak checks, diagnostics). */
+  stats?(): Promise<{ legs: number; bridges: number; mixers: number; mixerParticipants: number }>;
 }
 
 export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
@@ -19,6 +21,10 @@ export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
     bridge: async (legA, legB) => (await engine.bridge(legA, legB)).bridgeId,
     unbridge: (bridgeId) => engine.unbridge(bridgeId),
     closeLeg: (legId) => engine.closeLeg(legId),
+    createMixer: async (group) => (await engine.createMixer(group)).mixerId,
+    addToMixer: (mixerId, legId) => engine.addToMixer(mixerId, legId),
+    removeFromMixer: (mixerId, legId) => engine.removeFromMixer(mixerId, legId),
+    closeMixer: (mixerId) => engine.closeMixer(mixerId),
     setMuted: (legId, muted) => engine.setMuted(legId, muted),
     setHeld: (legId, held) => engine.setHeld(legId, held),
     onEvent: (listener) => {
@@ -37,6 +43,12 @@ export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
         engine.on('dtmf', ({ legId, digit }) => {
           listener({ type: 'dtmf', legId, digit });
         }),
+        engine.on('mixerTalking', ({ mixerId, legId, talking }) => {
+          listener({ type: 'mixerTalking', mixerId, legId, talking });
+        }),
+        engine.on('mixerClosed', ({ mixerId }) => {
+          listener({ type: 'mixerClosed', mixerId });
+        }),
       ];
       return () => {
         for (const off of offs) {
@@ -44,6 +56,7 @@ export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
         }
       };
     },
+    stats: () => engine.stats(),
     close: () => engine.close(),
   };
 }
