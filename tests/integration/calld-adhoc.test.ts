@@ -169,7 +169,7 @@ describe('calld ad-hoc conferences on a real server', () => {
         {
           call_id: H1,
           user_uuid: alice!.user.uuid,
-          caller_id_name: 'Alice Adhoc',
+          caller_id_name: `${alice!.user.firstname} Adhoc`,
           caller_id_number: alice!.user.extension,
           admin: true,
           talking: true,
@@ -178,7 +178,7 @@ describe('calld ad-hoc conferences on a real server', () => {
         {
           call_id: P1,
           user_uuid: bob!.user.uuid,
-          caller_id_name: 'Bob Adhoc',
+          caller_id_name: `${bob!.user.firstname} Adhoc`,
           caller_id_number: bob!.user.extension,
           admin: false,
           talking: true,
