@@ -143,7 +143,8 @@ describe('ad-hoc conference races', () => {
         () => confab.stats().channels === 0 && confab.stats().bridges === 0,
       );
     }
-  });
+    // Three rounds of three phones each: a longer budget than one scenario (not a timing goal).
+  }, 120_000);
 
   it('a participant hangs up while being added, the host hangs up while a participant is removed', async () => {
     const [alice, bob, carol, dave] = await people('alice', 'bob', 'carol', 'dave');
