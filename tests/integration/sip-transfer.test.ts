@@ -192,7 +192,11 @@ describe('blind transfer by REFER (raw caller, sipp transferee and target, UDP)'
       sdp: pcmuOffer(1),
     });
     expect(call.final.status).toBe(200);
-    await waitFor(() => statsOf(test).bridges === 1, 'alice and bob bridged');
+    // The bridge is listed as soon as it is created; its channels join once the media is up.
+    await waitFor(
+      () => channels().some((channel) => telephony().callControl.talkingTo(channel).length === 1),
+      'alice and bob bridged',
+    );
     return { call, bobPhone };
   };
 
