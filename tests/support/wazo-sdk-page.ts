@@ -65,6 +65,7 @@ export interface WazoLoginInfo {
   uuid: string;
   tenantUuid: string;
   token: string;
+  refreshToken: string;
   displayName: string;
   sipLines: { username: string; isWebRtc: boolean }[];
   webRtcLine: string | null;
@@ -156,7 +157,7 @@ const GLUE_SOURCE = String.raw`
       const lines = (s.profile && s.profile.sipLines) || [];
       const webRtc = s.primaryWebRtcLine();
       return {
-        uuid: s.uuid, tenantUuid: s.tenantUuid || '', token: s.token, displayName: s.displayName(),
+        uuid: s.uuid, tenantUuid: s.tenantUuid || '', token: s.token, refreshToken: s.refreshToken || '', displayName: s.displayName(),
         sipLines: lines.map((l) => ({ username: l.username, isWebRtc: l.isWebRtc() })),
         webRtcLine: webRtc ? webRtc.username : null, engineVersion: s.engineVersion || null,
       };
@@ -186,6 +187,15 @@ const GLUE_SOURCE = String.raw`
     unmuteViaAPI(id) { Wazo.Phone.unmuteViaAPI(session(id)); },
     forceRefreshToken: () => Wazo.Auth.forceRefreshToken(),
     async disconnect() { await Wazo.Phone.disconnect(); },
+    async runChecks(names) {
+      const checker = new Wazo.Checker(Wazo.Auth.getHost(), Wazo.Auth.getSession());
+      checker.checks = checker.checks.filter((c) => names.includes(c.name));
+      const results = [];
+      await checker.check(() => undefined, (name, result) => {
+        results.push({ name, error: result instanceof Error ? result.message : null });
+      });
+      return results;
+    },
     async logout() { await Wazo.Auth.logout(); },
     async hangup(id) { return Wazo.Phone.hangup(session(id)); },
     remoteStream: (id) => Wazo.Phone.getRemoteStream(session(id)),
@@ -219,6 +229,7 @@ declare global {
       unmuteViaAPI(id: string): void;
       forceRefreshToken(): Promise<string | null>;
       disconnect(): Promise<void>;
+      runChecks(names: string[]): Promise<{ name: string; error: string | null }[]>;
       logout(): Promise<void>;
       hangup(id: string): Promise<boolean>;
       remoteStream(id: string): MediaStream | null;
@@ -241,6 +252,8 @@ export class WazoSdkPage {
   readonly sipMessages: string[] = [];
   /** How many event websockets (`/api/websocketd/`) the SDK opened. */
   eventSocketsOpened = 0;
+  /** How many of them are still open. */
+  eventSocketsOpen = 0;
   /** JSON frames of the event websockets, in order (`out`: sent by the SDK). */
   readonly eventFrames: { direction: 'in' | 'out'; message: { op?: string; code?: number } }[] = [];
 
@@ -258,6 +271,10 @@ export class WazoSdkPage {
         return;
       }
       this.eventSocketsOpened++;
+      this.eventSocketsOpen++;
+      ws.on('close', () => {
+        this.eventSocketsOpen--;
+      });
       const push = (direction: 'in' | 'out', payload: string | Buffer): void => {
         try {
           this.eventFrames.push({ direction, message: JSON.parse(String(payload)) as object });
@@ -364,6 +381,14 @@ export class WazoSdkPage {
   /** `Wazo.Auth.forceRefreshToken()`: the new token. */
   forceRefreshToken(): Promise<string | null> {
     return this.page.evaluate(() => window.__wazoCompat.forceRefreshToken());
+  }
+
+  /**
+   * Runs the checks named `names` of the SDK's connectivity checker (`new Wazo.Checker(host,
+   * session).check()`); `error` is the failed check's message.
+   */
+  runChecks(names: readonly string[]): Promise<{ name: string; error: string | null }[]> {
+    return this.page.evaluate((n) => window.__wazoCompat.runChecks(n), [...names]);
   }
 
   /** `Wazo.Phone.disconnect()`. */
