@@ -89,6 +89,8 @@ export class JitterBuffer {
   #nextSeq = 0;
   #ssrc = -1;
   #emptyTicks = 0;
+  /** A packet was played since the last restart. */
+  #played = false;
   #pops = 0;
   #lowWater = CAPACITY;
 
@@ -123,6 +125,11 @@ export class JitterBuffer {
       this.#restart(ssrc, sequenceNumber);
     }
     let distance = (sequenceNumber - this.#nextSeq) & 0xffff;
+    if (distance >= 0x8000 && !this.#played && 0x10000 - distance <= CAPACITY - this.#maxDepth) {
+      // Reordered before playout started: start from the earlier packet.
+      this.#nextSeq = sequenceNumber;
+      distance = 0;
+    }
     if (distance >= 0x8000) {
       if (0x10000 - distance > RESYNC_DISTANCE) {
         this.#restart(ssrc, sequenceNumber);
@@ -207,6 +214,7 @@ export class JitterBuffer {
     }
     this.#seqs[slot] = -1;
     this.#count--;
+    this.#played = true;
     this.payload = this.#stores[slot]!.subarray(0, this.#lengths[slot]);
     this.level = this.#levels[slot]!;
     return JitterStatus.Packet;
@@ -227,6 +235,7 @@ export class JitterBuffer {
     }
     this.reset();
     this.#started = true;
+    this.#played = false;
     this.#ssrc = ssrc;
     this.#nextSeq = sequenceNumber;
   }
