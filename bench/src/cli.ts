@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, () => Promise<{ main(argv: readonly string[]): 
     'sip-calls': () => import('./sip-calls.js'),
     'media-relay': () => import('./media-relay.js'),
     'sip-micro': () => import('./sip-micro.js'),
+    mixer: () => import('./mixer.js'),
   };
 
 const [name, ...args] = process.argv.slice(2);
