@@ -3,6 +3,8 @@
  * SDK clients (ws + @roamhq/wrtc) that send a tone each, so that mute and hold are verified on
  * the audio itself. Call events are observed on the server's bus and on the event websocket.
  */
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { PhoneEvent } from '@confab/sdk';
@@ -37,6 +39,28 @@ interface CallObject {
 interface Reply {
   status: number;
   body: unknown;
+}
+
+/** Sends `request` as raw bytes (plain TCP or TLS) and collects everything until the server closes. */
+function rawExchange(url: URL, secure: boolean, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const port = Number(url.port);
+    const socket = secure
+      ? tlsConnect({ host: url.hostname, port, rejectUnauthorized: false })
+      : netConnect({ host: url.hostname, port });
+    const chunks: Buffer[] = [];
+    socket.once(secure ? 'secureConnect' : 'connect', () => socket.write(request));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
+  });
+}
+
+function parseRawResponse(raw: string): { status: number; json: Record<string, unknown> } {
+  const status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(raw)?.[1]);
+  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  return { status, json: JSON.parse(body) as Record<string, unknown> };
 }
 
 describe('calld 1.0 calls on a real server', () => {
@@ -402,6 +426,7 @@ describe('calld 1.0 calls on a real server', () => {
       body: string | undefined,
       status: number,
       error: string,
+      headers?: Record<string, string>,
     ][] = [
       ['GET', '?application=' + 'x'.repeat(2000), undefined, 400, 'invalid-data'],
       ['POST', '', undefined, 400, 'invalid-data'],
@@ -420,11 +445,23 @@ describe('calld 1.0 calls on a real server', () => {
       ['PUT', `/${id}/dtmf?digits=`, undefined, 400, 'invalid-data'],
       ['PUT', `/${id}/dtmf?digits=1;2`, undefined, 400, 'invalid-data'],
       ['PUT', `/${id}/dtmf?digits=${'9'.repeat(500)}`, undefined, 400, 'invalid-data'],
+      // Refused by the framework before any route runs, in the same APIException shape.
+      ['PUT', '/%FF/answer', undefined, 400, 'bad-request'],
+      ['DELETE', '/abc%', undefined, 400, 'bad-request'],
+      ['PUT', `/${'9'.repeat(101)}/hold/start`, undefined, 414, 'uri-too-long'],
+      ['DELETE', `/${id}`, '{}', 415, 'unsupported-media-type', { 'content-type': 'text/' }],
+      [
+        'POST',
+        '',
+        JSON.stringify({ extension: '1002', variables: { A: 'x'.repeat(70_000) } }),
+        413,
+        'payload-too-large',
+      ],
     ];
-    for (const [method, path, body, status, error] of cases) {
+    for (const [method, path, body, status, error, headers] of cases) {
       const response = await fetch(`${confab.origin}${CALLS}${path}`, {
         method,
-        headers: { 'x-auth-token': alice.token, 'content-type': 'application/json' },
+        headers: { 'x-auth-token': alice.token, 'content-type': 'application/json', ...headers },
         ...(body === undefined ? {} : { body }),
       });
       const json = (await response.json()) as { error_id?: string };
@@ -446,13 +483,26 @@ describe('calld 1.0 calls on a real server', () => {
     ]);
     const unauthenticated = await fetch(`${confab.origin}${CALLS}/${id}`, { method: 'DELETE' });
     expect(unauthenticated.status).toBe(401);
-    // A URL that is not valid percent-encoded UTF-8 never reaches the route: the router answers
-    // 400 itself (its own body, not the APIException shape).
-    const badUrl = await fetch(`${confab.origin}${CALLS}/%FF/answer`, {
-      method: 'PUT',
-      headers: { 'x-auth-token': alice.token },
-    });
-    expect(badUrl.status).toBe(400);
+  });
+
+  it('answers requests the HTTP parser refuses with the Wazo error, on HTTP and HTTPS', async () => {
+    const oversized = `GET ${CALLS} HTTP/1.1\r\nHost: x\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`;
+    const malformed = `GET ${CALLS} HTTP/1.1\r\nHost x\r\n\r\n`;
+    for (const secure of [false, true]) {
+      const url = new URL(secure ? confab.server.httpsUrl : confab.origin);
+      for (const [request, status, error] of [
+        [oversized, 431, 'request-header-fields-too-large'],
+        [malformed, 400, 'bad-request'],
+      ] as const) {
+        const answer = parseRawResponse(await rawExchange(url, secure, request));
+        expect({ secure, status: answer.status, error: answer.json['error_id'] }).toEqual({
+          secure,
+          status,
+          error,
+        });
+        expect(answer.json).toMatchObject({ message: expect.any(String) as unknown, details: {} });
+      }
+    }
   });
 
   it('delivers my call events, and only mine, on the event websocket', async () => {

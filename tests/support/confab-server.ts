@@ -13,6 +13,7 @@ import {
   startConfab,
   type ConfabConfig,
   type ConfabServer,
+  type PlatformApiFactory,
   type Telephony,
   type TelephonyStats,
 } from '@confab/server';
@@ -88,8 +89,16 @@ export interface TestConfab {
   close(): Promise<void>;
 }
 
+/** Options of {@link startTestConfab}. */
+export interface StartTestConfabOptions {
+  /** Built phone page. @default the server's default (apps/phone/dist) */
+  staticDir?: string;
+  /** Replaces the REST API registration (e.g. to observe routes as they are added). */
+  registerApi?: PlatformApiFactory;
+}
+
 /** Starts Confab on 127.0.0.1 with `staticDir` (the built phone page) and the test users. */
-export async function startTestConfab(options: { staticDir?: string } = {}): Promise<TestConfab> {
+export async function startTestConfab(options: StartTestConfabOptions = {}): Promise<TestConfab> {
   const dataDir = mkdtempSync(join(tmpdir(), 'confab-test-'));
   const config: ConfabConfig = {
     ...defaultConfig(),
@@ -110,6 +119,7 @@ export async function startTestConfab(options: { staticDir?: string } = {}): Pro
     server = await startConfab(config, {
       print: () => undefined,
       ...(options.staticDir === undefined ? {} : { staticDir: options.staticDir }),
+      ...(options.registerApi === undefined ? {} : { registerApi: options.registerApi }),
     });
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });

@@ -248,13 +248,15 @@ export async function startConfab(
     const events = new EventWebSocketServer({ tokens, bus, logger });
     closers.push(() => events.close());
 
-    const registerApi = options.registerApi ?? (await import('./api/index.js')).registerPlatformApi;
+    const api = await import('./api/index.js');
+    const registerApi = options.registerApi ?? api.registerPlatformApi;
     const web = await createWebServers({
       config,
       logger,
       store,
       tls,
       staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
+      renderError: api.renderFrameworkError,
       registerApi: (app) =>
         registerApi(app, {
           store,

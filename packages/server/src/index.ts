@@ -4,7 +4,14 @@
  * with {@link startTelephony} and a {@link Store}.
  */
 export { startConfab } from './app.js';
-export type { ConfabServer, TelephonyHandle, TelephonyStats } from './app.js';
+export type {
+  ConfabServer,
+  PlatformApiFactory,
+  StartConfabOptions,
+  TelephonyHandle,
+  TelephonyStats,
+} from './app.js';
+export { API_DOCS_PATH, registerPlatformApi } from './api/index.js';
 export { loadConfig, defaultConfig } from './config.js';
 export type { ConfabConfig } from './config.js';
 export { openStore } from './store/index.js';

@@ -11,6 +11,7 @@ import {
   toApiError,
 } from '../src/api/errors.js';
 import type { ApiErrorCode } from '../src/api/errors.js';
+import { renderFrameworkError } from '../src/api/framework-errors.js';
 
 function fastifyError(fields: Partial<FastifyError>): FastifyError {
   return Object.assign(new Error(fields.message ?? 'boom'), fields) as FastifyError;
@@ -97,6 +98,39 @@ describe('toApiError', () => {
       413,
     ],
     [fastifyError({ code: 'FST_ERR_SOMETHING', statusCode: 400 }), false, 'BAD_REQUEST', 400],
+    [fastifyError({ code: 'FST_ERR_BAD_URL', statusCode: 400 }), true, 'BAD_REQUEST', 400],
+    [
+      fastifyError({ code: 'FST_ERR_MAX_PARAM_LENGTH', statusCode: 414 }),
+      false,
+      'URI_TOO_LONG',
+      414,
+    ],
+    [
+      fastifyError({ code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }),
+      true,
+      'INVALID_DATA',
+      400,
+    ],
+    [
+      fastifyError({ code: 'FST_ERR_CTP_EMPTY_JSON_BODY', statusCode: 400 }),
+      false,
+      'INVALID_DATA',
+      400,
+    ],
+    [fastifyError({ code: 'FST_ERR_NOT_FOUND', statusCode: 404 }), false, 'ROUTE_NOT_FOUND', 404],
+    [
+      fastifyError({ code: 'HPE_HEADER_OVERFLOW', statusCode: 431 }),
+      false,
+      'REQUEST_HEADER_FIELDS_TOO_LARGE',
+      431,
+    ],
+    [fastifyError({ code: 'FST_ERR_OTHER', statusCode: 405 }), false, 'CLIENT_ERROR', 405],
+    [
+      fastifyError({ code: 'ERR_HTTP_REQUEST_TIMEOUT', statusCode: 408 }),
+      false,
+      'CLIENT_ERROR',
+      408,
+    ],
     [new Error('bug'), false, 'INTERNAL', 500],
     ['a string', true, 'INTERNAL', 500],
   ] as [unknown, boolean, ApiErrorCode, number][])(
@@ -116,6 +150,43 @@ describe('toApiError', () => {
       reason: ["{'expiration': ['must be <= 5']}"],
       timestamp: [0],
       status_code: 400,
+    });
+  });
+});
+
+describe('renderFrameworkError', () => {
+  const badUrl = (path: string) =>
+    fastifyError({
+      code: 'FST_ERR_BAD_URL',
+      statusCode: 400,
+      message: `'${path}' is not a valid url component`,
+    });
+
+  it('uses the legacy shape under /api/auth/0.1/token and the APIException shape elsewhere', () => {
+    const legacy = renderFrameworkError(
+      badUrl('/api/auth/0.1/token/%FF'),
+      '/api/auth/0.1/token/%FF?x=1',
+    );
+    expect(legacy.status).toBe(400);
+    expect(Object.keys(legacy.body).sort()).toEqual(['reason', 'status_code', 'timestamp']);
+    for (const url of ['/api/auth/0.1/tokens/%FF', '/api/calld/1.0/%FF', '/api/x', undefined]) {
+      const rendered = renderFrameworkError(badUrl(url ?? ''), url);
+      expect(rendered.status).toBe(400);
+      expect(rendered.body).toMatchObject({ error_id: 'bad-request', details: {} });
+    }
+  });
+
+  it('never echoes more than 256 characters of the request URL', () => {
+    const path = `/api/calld/1.0/${'%FF'.repeat(3000)}`;
+    const { body } = renderFrameworkError(badUrl(path), path);
+    expect(JSON.stringify(body).length).toBeLessThan(600);
+  });
+
+  it('answers a client mistake with its 4xx and anything else with the 500 entry', () => {
+    expect(renderFrameworkError(fastifyError({ statusCode: 405 }), '/api/x').status).toBe(405);
+    expect(renderFrameworkError(new Error('bug'), '/api/x')).toMatchObject({
+      status: 500,
+      body: { error_id: 'internal-server-error' },
     });
   });
 });

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import { silentLogger } from '@confab/core';
-import { registerPlatformApi } from '../src/api/index.js';
+import { frameworkErrorHandler, registerPlatformApi } from '../src/api/index.js';
 import { TokenService } from '../src/auth/tokens.js';
 import type { TokenServiceOptions } from '../src/auth/tokens.js';
 import type {
@@ -166,7 +166,8 @@ export async function createFixture(
   const bobLine = store.addLine({ userUuid: bob.uuid, extension: '1002', webrtc: true });
   const clock = new ManualClock();
   const tokens = await TokenService.open({ ...options, store, clock: clock.read });
-  const app = fastify({ logger: false });
+  // As on the real server (src/http/servers.ts): router failures get the Wazo error shapes.
+  const app = fastify({ logger: false, frameworkErrors: frameworkErrorHandler });
   await registerPlatformApi(app, {
     store,
     config: { sipDomain: 'confab.test', advertisedAddress: '127.0.0.1', httpsPort: 8443 },

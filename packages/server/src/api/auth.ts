@@ -24,6 +24,7 @@ import { formatUtcWithOffset } from '../auth/time.js';
 import { ApiError, InvalidDataError, prepareApiScope } from './errors.js';
 import { getRequestAuth, requireToken, resolveUserUuid } from './guard.js';
 import {
+  SECURITY_SCHEMES,
   describe,
   listQuerySchema,
   paginate,
@@ -32,6 +33,20 @@ import {
   wireTokenSchema,
 } from './schemas.js';
 import type { ListQuery } from './schemas.js';
+
+/** Base path of wazo-auth (spec §1). */
+export const AUTH_PREFIX = '/api/auth/0.1';
+
+/** Base of the legacy `/token*` endpoints (their errors use wazo-auth's legacy shape). */
+const LEGACY_TOKEN_PATH = `${AUTH_PREFIX}/token`;
+
+/**
+ * Whether errors at `path` (no query string) use wazo-auth's legacy shape: the `/token`
+ * endpoints, registered in their own scope by {@link authRoutes}.
+ */
+export function isLegacyAuthPath(path: string): boolean {
+  return path === LEGACY_TOKEN_PATH || path.startsWith(`${LEGACY_TOKEN_PATH}/`);
+}
 
 /** Dependencies of {@link authRoutes}. */
 export interface AuthRoutesOptions {
@@ -136,10 +151,19 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
       '/token',
       {
         preValidation: defaultEmptyBody,
-        schema: describe('Create a token', {
-          body: tokenRequestSchema,
-          response: { 200: { type: 'object', properties: { data: wireTokenSchema } } },
-        }),
+        schema: describe(
+          'Create a token',
+          {
+            body: tokenRequestSchema,
+            response: { 200: { type: 'object', properties: { data: wireTokenSchema } } },
+          },
+          {
+            description:
+              'With Basic credentials (login and password), or with `refresh_token` and ' +
+              '`client_id` in the body.',
+            security: [{ [SECURITY_SCHEMES.basic]: [] }, {}],
+          },
+        ),
       },
       async (request, reply) => {
         const body = request.body;

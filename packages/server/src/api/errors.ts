@@ -53,7 +53,21 @@ export const API_ERRORS = {
     message: 'Request body is too large',
     shape: 'route',
   },
+  URI_TOO_LONG: {
+    status: 414,
+    errorId: 'uri-too-long',
+    message: 'Request URI is too long',
+    shape: 'route',
+  },
+  REQUEST_HEADER_FIELDS_TOO_LARGE: {
+    status: 431,
+    errorId: 'request-header-fields-too-large',
+    message: 'Request header fields are too large',
+    shape: 'route',
+  },
   BAD_REQUEST: { status: 400, errorId: 'bad-request', message: 'Bad request', shape: 'route' },
+  // Any other client error of the framework; the status is the framework's own (4xx).
+  CLIENT_ERROR: { status: 400, errorId: 'client-error', message: 'Client error', shape: 'route' },
   INTERNAL: {
     status: 500,
     errorId: 'internal-server-error',
@@ -264,6 +278,8 @@ export class ApiError extends ConfabError {
       details?: Readonly<Record<string, unknown>>;
       /** Overrides the entry's `resource` (confd names the resource per route). */
       resource?: string;
+      /** Overrides the entry's status (`CLIENT_ERROR` keeps the framework's 4xx). */
+      status?: number;
       cause?: unknown;
     } = {},
   ) {
@@ -271,7 +287,7 @@ export class ApiError extends ConfabError {
     super(code, renderTemplate(entry.message, options.params ?? {}), {
       cause: options.cause,
     });
-    this.status = entry.status;
+    this.status = options.status ?? entry.status;
     this.errorId = entry.errorId;
     this.details = options.details ?? {};
     this.resource = options.resource ?? entry.resource;
@@ -390,17 +406,42 @@ export function toApiError(error: unknown, legacy: boolean): ApiError {
       return new ApiError('UNSUPPORTED_MEDIA_TYPE', { cause: error });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError('PAYLOAD_TOO_LARGE', { cause: error });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return invalidJson(error);
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError('URI_TOO_LONG', { cause: error });
+    case 'FST_ERR_NOT_FOUND':
+      return new ApiError('ROUTE_NOT_FOUND', { cause: error });
+    case 'HPE_HEADER_OVERFLOW':
+      // Node's HTTP parser (a `clientError`), not Fastify.
+      return new ApiError('REQUEST_HEADER_FIELDS_TOO_LARGE', { cause: error });
     default:
       break;
   }
   const status = fastifyError?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
+  if (status === 400) {
     return new ApiError('BAD_REQUEST', {
       details: { error: fastifyError?.message ?? 'bad request' },
       cause: error,
     });
   }
+  if (typeof status === 'number' && status > 400 && status < 500) {
+    return new ApiError('CLIENT_ERROR', {
+      status,
+      details: { error: fastifyError?.message ?? 'client error' },
+      cause: error,
+    });
+  }
   return new ApiError('INTERNAL', { cause: error });
+}
+
+/** 400 `invalid-data` for a body that is not JSON, in the detail the API's own parser gives. */
+function invalidJson(cause: unknown): ApiError {
+  return new ApiError('INVALID_DATA', {
+    details: { _schema: { constraint_id: 'json', constraint: {}, message: 'Invalid JSON body' } },
+    cause,
+  });
 }
 
 /**
@@ -438,18 +479,22 @@ export class InvalidDataError extends ApiError {
   }
 }
 
+/** The wire shape an {@link ApiError} takes on a route of the given kind. */
+export function errorShape(error: ApiError, legacyRoute: boolean): 'api' | 'legacy' {
+  return error.shape === 'route' ? (legacyRoute ? 'legacy' : 'api') : error.shape;
+}
+
 /** Sends an {@link ApiError} in the shape its entry (or the route) calls for. */
 export function sendApiError(
   reply: FastifyReply,
   error: ApiError,
   legacyRoute: boolean,
 ): FastifyReply {
-  const shape = error.shape === 'route' ? (legacyRoute ? 'legacy' : 'api') : error.shape;
   void reply.code(error.status).type('application/json; charset=utf-8');
   if (reply.request.method === 'HEAD') {
     return reply.send();
   }
-  return reply.send(error.toBody(shape));
+  return reply.send(error.toBody(errorShape(error, legacyRoute)));
 }
 
 /** Options of {@link prepareApiScope}. */
@@ -505,12 +550,7 @@ export function prepareApiScope(scope: FastifyInstance, options: ApiScopeOptions
     try {
       return JSON.parse(text) as unknown;
     } catch (error) {
-      throw new ApiError('INVALID_DATA', {
-        details: {
-          _schema: { constraint_id: 'json', constraint: {}, message: 'Invalid JSON body' },
-        },
-        cause: error,
-      });
+      throw invalidJson(error);
     }
   };
   scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (request, body, done) => {

@@ -30,6 +30,12 @@ export interface RequestAuth {
 
 const authByRequest = new WeakMap<FastifyRequest, RequestAuth>();
 
+/** Marks the hooks {@link requireToken} makes, with their ACL template (for the API document). */
+const TOKEN_GUARD = Symbol('confab.tokenGuard');
+
+/** A hook made by {@link requireToken}. */
+type TokenGuard = preHandlerAsyncHookHandler & { readonly [TOKEN_GUARD]: string | null };
+
 /** Header names (lowercase, as Node exposes them). */
 const TOKEN_HEADER = 'x-auth-token';
 const TENANT_HEADER = 'wazo-tenant';
@@ -71,7 +77,7 @@ export function requireToken(
   tokens: TokenService,
   aclTemplate: string | null,
 ): preHandlerAsyncHookHandler {
-  return function verifyToken(request: FastifyRequest): Promise<void> {
+  const verifyToken = function verifyToken(request: FastifyRequest): Promise<void> {
     const token = extractToken(request);
     const params = (request.params ?? {}) as Record<string, string | undefined>;
     const required = aclTemplate === null ? null : requiredAcl(aclTemplate, params);
@@ -96,6 +102,28 @@ export function requireToken(
     });
     return Promise.resolve();
   };
+  const guard: TokenGuard = Object.assign(verifyToken, { [TOKEN_GUARD]: aclTemplate });
+  return guard;
+}
+
+/**
+ * The ACL template a route's token guard requires (`null`: any valid token), or `undefined` when
+ * no hook of the route (`onRequest`, `preValidation`, `preHandler`) is a {@link requireToken}
+ * guard.
+ */
+export function routeTokenGuard(route: {
+  readonly onRequest?: unknown;
+  readonly preValidation?: unknown;
+  readonly preHandler?: unknown;
+}): string | null | undefined {
+  for (const hooks of [route.onRequest, route.preValidation, route.preHandler]) {
+    for (const hook of Array.isArray(hooks) ? (hooks as unknown[]) : [hooks]) {
+      if (typeof hook === 'function' && TOKEN_GUARD in hook) {
+        return (hook as TokenGuard)[TOKEN_GUARD];
+      }
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -3,9 +3,9 @@
  * (`/api/confd/1.1`) and the user's calls of wazo-calld (`/api/calld/1.0`). Paths, JSON fields, status codes and error shapes follow
  * shared/specs/wazo-server-protocols.md so that the real `@wazo/sdk` logs in unchanged.
  *
- * Every route carries a Fastify JSON schema (params, querystring, body, success response), so
- * `await app.register(fastifySwagger, { openapi: … })` before {@link registerPlatformApi} is all
- * an OpenAPI document needs.
+ * Every route carries a Fastify JSON schema with a summary (params, querystring, body, success
+ * response): ./docs.ts registers `@fastify/swagger` before the routes and serves the OpenAPI
+ * document and Swagger UI at `/api/docs`, so a route added here is documented without more work.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '@confab/core';
@@ -14,13 +14,10 @@ import type { ConfabConfig } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
 import type { Telephony } from '../telephony/index.js';
-import { authRoutes } from './auth.js';
+import { AUTH_PREFIX, authRoutes } from './auth.js';
 import { CALLD_PREFIX, calldRoutes } from './calld.js';
-import { confdRoutes } from './confd.js';
-
-/** Base paths (spec §1). */
-export const AUTH_PREFIX = '/api/auth/0.1';
-export const CONFD_PREFIX = '/api/confd/1.1';
+import { CONFD_PREFIX, confdRoutes } from './confd.js';
+import { registerApiDocs } from './docs.js';
 
 /** Dependencies of {@link registerPlatformApi}. */
 export interface PlatformApiDeps {
@@ -36,10 +33,13 @@ export interface PlatformApiDeps {
   readonly bus?: EventBus;
   /** The telephony core the calld routes act on. */
   readonly telephony?: Telephony;
+  /** Serve the OpenAPI document and Swagger UI at `/api/docs` (./docs.ts). @default true */
+  readonly docs?: boolean;
 }
 
 /**
- * Mounts the auth and confd routes on `app` (Fastify 5). Each prefix gets its own error handler
+ * Mounts the API documentation and the auth, confd and calld routes on `app` (Fastify 5). Each
+ * prefix gets its own error handler
  * (APIException or legacy shape), not-found handler and lenient JSON body parser; routes outside
  * these prefixes are untouched.
  */
@@ -55,6 +55,9 @@ export async function registerPlatformApi(
       await owned.close();
     });
     tokens = owned;
+  }
+  if (deps.docs ?? true) {
+    await registerApiDocs(app);
   }
   await app.register(authRoutes, { prefix: AUTH_PREFIX, tokens, store: deps.store, logger });
   await app.register(confdRoutes, {
@@ -88,6 +91,8 @@ export type {
   FieldError,
   LegacyErrorBody,
 } from './errors.js';
+export { frameworkErrorHandler, renderFrameworkError } from './framework-errors.js';
+export type { RenderedError } from './framework-errors.js';
 export {
   extractToken,
   getRequestAuth,
@@ -97,4 +102,7 @@ export {
 } from './guard.js';
 export type { RequestAuth } from './guard.js';
 export { WAZO_VERSION } from './confd-views.js';
+export { API_DOCS_PATH, registerApiDocs } from './docs.js';
+export { AUTH_PREFIX } from './auth.js';
 export { CALLD_PREFIX } from './calld.js';
+export { CONFD_PREFIX } from './confd.js';

@@ -9,11 +9,41 @@
  */
 import type { FastifySchema } from 'fastify';
 
+/** Security scheme names of the OpenAPI document (./docs.ts). */
+export const SECURITY_SCHEMES = {
+  /** `X-Auth-Token` header. */
+  token: 'wazoToken',
+  /** `?token=` query parameter (GET and HEAD). */
+  tokenQuery: 'wazoTokenQuery',
+  /** HTTP Basic (`POST /token`). */
+  basic: 'basicAuth',
+} as const;
+
+/** OpenAPI-only fields of a route schema (read by `@fastify/swagger`, ignored by Fastify). */
+export interface OpenApiFields {
+  readonly description?: string;
+  /**
+   * Security requirements, when not the token guard's (which ./docs.ts derives from the route's
+   * `requireToken` hook). Names are those of {@link SECURITY_SCHEMES}.
+   */
+  readonly security?: readonly Readonly<Record<string, readonly string[]>>[];
+}
+
 /**
  * A route schema with an OpenAPI `summary` (read by `@fastify/swagger`, ignored by Fastify).
  */
-export function describe(summary: string, schema: FastifySchema): FastifySchema {
-  return { ...schema, summary } as FastifySchema;
+export function describe(
+  summary: string,
+  schema: FastifySchema,
+  openApi: OpenApiFields = {},
+): FastifySchema {
+  // FastifySchema does not declare the OpenAPI fields; Fastify ignores keys it does not know.
+  const described: FastifySchema & OpenApiFields & { summary: string } = {
+    ...schema,
+    ...openApi,
+    summary,
+  };
+  return described;
 }
 
 /** Query parameters of Wazo list endpoints (`limit`, `offset`, `order`, `direction`, `search`). */

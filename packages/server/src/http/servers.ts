@@ -8,6 +8,7 @@
  * `/api/asterisk/ws` (SIP over WebSocket, RFC 7118) and `/api/websocketd/` (events).
  */
 import {
+  STATUS_CODES,
   createServer as createHttpServer,
   type IncomingMessage,
   type Server as HttpServer,
@@ -15,8 +16,16 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import fastifyCors from '@fastify/cors';
-import { LogController, fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import {
+  LogController,
+  fastify,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { ConfabConfig } from '../config.js';
 import { describeListenError } from '../errors.js';
 import type { ServerLogger } from '../logger.js';
@@ -32,6 +41,15 @@ import {
 
 /** Mounts REST routes on the application (called once, inside its own encapsulated plugin). */
 export type RegisterApi = (app: FastifyInstance) => Promise<void> | void;
+
+/**
+ * Renders an error raised outside the API's own error handlers (router, root scope, Node's HTTP
+ * parser) for a request to `url` (`undefined` when the request line was unreadable).
+ */
+export type RenderError = (
+  error: unknown,
+  url: string | undefined,
+) => { readonly status: number; readonly body: unknown };
 
 /** Path of SIP over WebSocket, as `@wazo/sdk` uses it. */
 export const SIP_WEBSOCKET_PATH = '/api/asterisk/ws';
@@ -62,6 +80,12 @@ export interface WebServersOptions {
   /** Directory of the built web phone (apps/phone/dist). */
   staticDir: string;
   registerApi?: RegisterApi;
+  /**
+   * Renders the errors no route's error handler sees: a bad URL, an over-long path parameter, a
+   * failure outside the API scopes, a request Node refuses (header overflow, malformed HTTP).
+   * Without it, Fastify's and Node's default bodies are sent.
+   */
+  renderError?: RenderError;
   /** Receives each accepted SIP WebSocket (subprotocol `sip` negotiated). */
   onSipWebSocket: WebSocketHandler;
   /** Receives each event WebSocket; without it, that path answers 404. */
@@ -112,6 +136,61 @@ function listen(
   });
 }
 
+/** The request line's target of a request Node refused (`clientError`'s raw packet), if readable. */
+function rawRequestTarget(error: Error & { rawPacket?: unknown }): string | undefined {
+  const raw = error.rawPacket;
+  if (!Buffer.isBuffer(raw)) {
+    return undefined;
+  }
+  const line = /^[A-Z]+ (\S+) HTTP\/\d\.\d\r?\n/.exec(raw.subarray(0, 8192).toString('latin1'));
+  return line?.[1];
+}
+
+/** Status of a request Node's HTTP parser refused, as Fastify's default client error handler. */
+function clientErrorStatus(code: string | undefined): number {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return 408;
+  }
+  return code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+}
+
+/**
+ * Answers a request Node refused with the rendered error, on the raw socket (no request object
+ * exists), then closes the connection as Node does.
+ */
+function answerClientError(
+  render: RenderError,
+  error: Error & { code?: string; rawPacket?: unknown },
+  socket: Duplex,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) {
+    return;
+  }
+  if (socket.writable) {
+    const status = clientErrorStatus(error.code);
+    const rendered = render(
+      { code: error.code, statusCode: status, message: error.message },
+      rawRequestTarget(error),
+    );
+    const body = JSON.stringify(rendered.body);
+    socket.write(
+      `HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? 'Error'}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** CORS headers for error replies sent before the CORS plugin's hook could run. */
+function allowOrigin(request: FastifyRequest, reply: FastifyReply): void {
+  const origin = request.headers.origin;
+  if (typeof origin === 'string') {
+    void reply.header('Access-Control-Allow-Origin', origin).header('Vary', 'Origin');
+  }
+}
+
 function closeServer(server: HttpServer | HttpsServer): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) {
@@ -138,12 +217,27 @@ export async function createWebServers(options: WebServersOptions): Promise<WebS
 
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const httpServer = createHttpServer();
+  const render = options.renderError;
   // Typed as Fastify's base logger so the instance keeps the default generics RegisterApi expects.
   const loggerInstance: FastifyBaseLogger = logger;
   const app: FastifyInstance = fastify({
     loggerInstance,
     // Per-request lines at info would drown the telephony logs; see the hooks below.
     logController: new LogController({ disableRequestLogging: true }),
+    ...(render === undefined
+      ? {}
+      : {
+          // Router failures (bad percent-encoding, over-long parameter) reach no error handler.
+          frameworkErrors: (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+            const { status, body } = render(error, request.raw.url);
+            allowOrigin(request, reply);
+            void reply.code(status).type('application/json; charset=utf-8');
+            void reply.send(request.method === 'HEAD' ? undefined : body);
+          },
+          clientErrorHandler: (error: Error, socket: Duplex) => {
+            answerClientError(render, error, socket);
+          },
+        }),
     // The plain server is Fastify's own; the HTTPS one shares its request handler below.
     serverFactory: (h) => {
       handler = h;
@@ -177,6 +271,12 @@ export async function createWebServers(options: WebServersOptions): Promise<WebS
   }
   httpServer.on('upgrade', upgrades.handle);
   httpsServer.on('upgrade', upgrades.handle);
+  if (render !== undefined) {
+    // Fastify installs its client error handler on its own (plain) server only.
+    httpsServer.on('clientError', (error: Error, socket: Duplex) => {
+      answerClientError(render, error, socket);
+    });
+  }
   httpsServer.on('tlsClientError', (err) => {
     logger.debug({ err }, 'TLS handshake failed');
   });
@@ -219,6 +319,18 @@ export async function createWebServers(options: WebServersOptions): Promise<WebS
       }
       done();
     });
+
+    if (render !== undefined) {
+      // Routes of the API scopes have their own error handlers; this one sees the rest (unknown
+      // paths with a malformed body, the documentation, the web app).
+      app.setErrorHandler((error: unknown, request, reply) => {
+        const { status, body } = render(error, request.url);
+        return reply
+          .code(status)
+          .type('application/json; charset=utf-8')
+          .send(request.method === 'HEAD' ? undefined : body);
+      });
+    }
 
     app.get('/api/health', async (_request, reply) => {
       try {
