@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { renderFrameworkError } from './api/framework-errors.js';
 import { TokenService } from './auth/tokens.js';
 import type { ConfabConfig } from './config.js';
 import { publishSessionEvents } from './events/auth-events.js';
@@ -248,15 +249,14 @@ export async function startConfab(
     const events = new EventWebSocketServer({ tokens, bus, logger });
     closers.push(() => events.close());
 
-    const api = await import('./api/index.js');
-    const registerApi = options.registerApi ?? api.registerPlatformApi;
+    const registerApi = options.registerApi ?? (await import('./api/index.js')).registerPlatformApi;
     const web = await createWebServers({
       config,
       logger,
       store,
       tls,
       staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
-      renderError: api.renderFrameworkError,
+      renderError: renderFrameworkError,
       registerApi: (app) =>
         registerApi(app, {
           store,

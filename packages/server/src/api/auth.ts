@@ -34,20 +34,6 @@ import {
 } from './schemas.js';
 import type { ListQuery } from './schemas.js';
 
-/** Base path of wazo-auth (spec §1). */
-export const AUTH_PREFIX = '/api/auth/0.1';
-
-/** Base of the legacy `/token*` endpoints (their errors use wazo-auth's legacy shape). */
-const LEGACY_TOKEN_PATH = `${AUTH_PREFIX}/token`;
-
-/**
- * Whether errors at `path` (no query string) use wazo-auth's legacy shape: the `/token`
- * endpoints, registered in their own scope by {@link authRoutes}.
- */
-export function isLegacyAuthPath(path: string): boolean {
-  return path === LEGACY_TOKEN_PATH || path.startsWith(`${LEGACY_TOKEN_PATH}/`);
-}
-
 /** Dependencies of {@link authRoutes}. */
 export interface AuthRoutesOptions {
   readonly tokens: TokenService;

@@ -25,9 +25,6 @@ import { ApiError, prepareApiScope } from './errors.js';
 import { requireToken, resolveUserUuid } from './guard.js';
 import { describe } from './schemas.js';
 
-/** Base path of wazo-confd (spec §1). */
-export const CONFD_PREFIX = '/api/confd/1.1';
-
 /** Dependencies of {@link confdRoutes}. */
 export interface ConfdRoutesOptions {
   readonly tokens: TokenService;

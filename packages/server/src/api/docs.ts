@@ -16,9 +16,8 @@ import { createRequire } from 'node:module';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
-import { AUTH_PREFIX, isLegacyAuthPath } from './auth.js';
 import { CALLD_PREFIX } from './calld.js';
-import { CONFD_PREFIX } from './confd.js';
+import { AUTH_PREFIX, CONFD_PREFIX, isLegacyAuthPath } from './paths.js';
 import { routeTokenGuard } from './guard.js';
 import { SECURITY_SCHEMES } from './schemas.js';
 

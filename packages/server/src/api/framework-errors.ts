@@ -14,9 +14,9 @@
  * `/api/auth/0.1/token`, the APIException shape everywhere else.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isLegacyAuthPath } from './auth.js';
 import { errorShape, toApiError } from './errors.js';
 import type { ApiExceptionBody, LegacyErrorBody } from './errors.js';
+import { isLegacyAuthPath } from './paths.js';
 
 /** The status and JSON body to answer with. */
 export interface RenderedError {

@@ -14,9 +14,10 @@ import type { ConfabConfig } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
 import type { Telephony } from '../telephony/index.js';
-import { AUTH_PREFIX, authRoutes } from './auth.js';
+import { authRoutes } from './auth.js';
 import { CALLD_PREFIX, calldRoutes } from './calld.js';
-import { CONFD_PREFIX, confdRoutes } from './confd.js';
+import { confdRoutes } from './confd.js';
+import { AUTH_PREFIX, CONFD_PREFIX } from './paths.js';
 import { registerApiDocs } from './docs.js';
 
 /** Dependencies of {@link registerPlatformApi}. */
@@ -103,6 +104,5 @@ export {
 export type { RequestAuth } from './guard.js';
 export { WAZO_VERSION } from './confd-views.js';
 export { API_DOCS_PATH, registerApiDocs } from './docs.js';
-export { AUTH_PREFIX } from './auth.js';
+export { AUTH_PREFIX, CONFD_PREFIX, isLegacyAuthPath } from './paths.js';
 export { CALLD_PREFIX } from './calld.js';
-export { CONFD_PREFIX } from './confd.js';
