@@ -94,10 +94,10 @@ export class JitterBuffer {
   #pops = 0;
   #lowWater = CAPACITY;
 
-  /** Payload of the packet returned by the last {@link JitterBuffer.pop} (valid until the next push). */
-  payload: Uint8Array = new Uint8Array(0);
-  /** RFC 6464 octet of that packet (V flag and level), or −1 if it carried none. */
+  /** RFC 6464 octet of the packet returned by the last pop (V flag and level), or −1. */
   level = -1;
+  /** Slot of the packet returned by the last pop. */
+  #poppedSlot = 0;
 
   constructor(options: JitterBufferOptions = {}) {
     this.#targetDepth = Math.max(1, Math.min(options.targetDepth ?? 2, CAPACITY / 2));
@@ -105,6 +105,14 @@ export class JitterBuffer {
     for (let i = 0; i < CAPACITY; i++) {
       this.#stores.push(new Uint8Array(256));
     }
+  }
+
+  /**
+   * Payload of the packet returned by the last {@link JitterBuffer.pop}, valid until the next
+   * push. A view made on demand: inputs that are not decoded never pay for it.
+   */
+  get payload(): Uint8Array {
+    return this.#stores[this.#poppedSlot]!.subarray(0, this.#lengths[this.#poppedSlot]);
   }
 
   /** Live counters. */
@@ -215,7 +223,7 @@ export class JitterBuffer {
     this.#seqs[slot] = -1;
     this.#count--;
     this.#played = true;
-    this.payload = this.#stores[slot]!.subarray(0, this.#lengths[slot]);
+    this.#poppedSlot = slot;
     this.level = this.#levels[slot]!;
     return JitterStatus.Packet;
   }
