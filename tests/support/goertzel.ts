@@ -110,3 +110,22 @@ export function hearsTone(
     ([frequency, other]) => Number(frequency) === expected || power >= other * ratio,
   );
 }
+
+/**
+ * True when every `expected` frequency is present (a mix, e.g. a conference) and each `absent`
+ * one is at least `ratio` below the weakest expected one. The usual assertion of "hears X and Y,
+ * and not itself".
+ */
+export function hearsMix(
+  report: ToneReport,
+  expected: readonly number[],
+  absent: readonly number[],
+  ratio = 10,
+  minPower = 1e-4,
+): boolean {
+  const weakest = Math.min(...expected.map((f) => report.powers[f] ?? 0));
+  if (!(weakest >= minPower)) {
+    return false;
+  }
+  return absent.every((f) => (report.powers[f] ?? 0) * ratio <= weakest);
+}

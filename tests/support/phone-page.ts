@@ -133,3 +133,69 @@ export async function callInboundAudio(page: Page): Promise<InboundAudioStats | 
 export async function remoteAudioElementCount(page: Page): Promise<number> {
   return page.locator('[data-testid="remote-audio"] audio').count();
 }
+
+/**
+ * Page-side source that records every `setRemoteDescription` of every RTCPeerConnection
+ * (`window.__confabSdp`: the description types, in order). A server-initiated re-INVITE reaches
+ * a page as a remote **offer** on an existing connection; answers are the page's own offers
+ * being answered. Installed with `context.addInitScript` before the page loads.
+ */
+export const REMOTE_SDP_PROBE_SOURCE = String.raw`
+(() => {
+  if (window.__confabSdp) { return; }
+  window.__confabSdp = [];
+  const original = RTCPeerConnection.prototype.setRemoteDescription;
+  let next = 0;
+  const ids = new WeakMap();
+  RTCPeerConnection.prototype.setRemoteDescription = function (description, ...rest) {
+    if (!ids.has(this)) { ids.set(this, next++); }
+    window.__confabSdp.push({ pc: ids.get(this), type: description && description.type });
+    return original.call(this, description, ...rest);
+  };
+})();
+`;
+
+/** One `setRemoteDescription` seen in a page: which connection, offer or answer. */
+export interface RemoteSdp {
+  pc: number;
+  type: string;
+}
+
+declare global {
+  interface Window {
+    __confabSdp: RemoteSdp[];
+    __confabAdhoc: { name: string; conferenceId: string; callId: string | null }[];
+  }
+}
+
+/** The remote descriptions the page applied so far (needs {@link REMOTE_SDP_PROBE_SOURCE}). */
+export async function remoteDescriptions(page: Page): Promise<RemoteSdp[]> {
+  return page.evaluate(() => [...window.__confabSdp]);
+}
+
+/** Starts recording the `conference_adhoc_*` events of the page's event websocket. */
+export async function recordAdhocEvents(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    window.__confabAdhoc = [];
+    const { Websocket } = window.confabPhone;
+    const names = Object.values(Websocket)
+      .filter((v): v is string => typeof v === 'string' && v.startsWith('conference_adhoc_'))
+      .filter((v, i, all) => all.indexOf(v) === i);
+    for (const name of names) {
+      Websocket.on(name, ({ data }) => {
+        window.__confabAdhoc.push({
+          name,
+          conferenceId: String(data['conference_id']),
+          callId: typeof data['call_id'] === 'string' ? data['call_id'] : null,
+        });
+      });
+    }
+  });
+}
+
+/** The `conference_adhoc_*` events recorded so far (see {@link recordAdhocEvents}). */
+export async function adhocEvents(
+  page: Page,
+): Promise<{ name: string; conferenceId: string; callId: string | null }[]> {
+  return page.evaluate(() => [...window.__confabAdhoc]);
+}
