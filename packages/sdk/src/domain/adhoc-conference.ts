@@ -70,7 +70,14 @@ export interface ConferenceBackend {
 /** Server view of a conference (`GET …/adhoc/{id}`). */
 export interface ConferenceView {
   conferenceId: string;
-  participants: { callId: string; talking: boolean; muted: boolean }[];
+  participants: {
+    callId: string;
+    talking: boolean;
+    muted: boolean;
+    /** Caller id of the participant's channel, when the server gives it. */
+    name?: string;
+    number?: string;
+  }[];
 }
 
 /** Arguments of the constructor (`@wazo/sdk` `ConferenceArguments`, plus Confab's state). */
@@ -296,7 +303,8 @@ export class AdHocConference {
       if (p.callId === this.host.callId) {
         continue;
       }
-      participants[p.callId] = current.participants[p.callId] ?? placeholder(p.callId);
+      participants[p.callId] =
+        current.participants[p.callId] ?? placeholder(p.callId, p.name, p.number);
       mutedParticipants[p.callId] = p.muted;
     }
     return this.#next({ participants, talking, mutedParticipants });
@@ -498,6 +506,10 @@ function finishedFields(): ConferenceFields {
 }
 
 /** A participant the server reported that none of our calls describes. */
-function placeholder(callId: string): CallSession {
-  return new CallSession({ callId, displayName: callId });
+function placeholder(callId: string, name?: string, number?: string): CallSession {
+  return new CallSession({
+    callId,
+    number: number ?? '',
+    displayName: [name, number].find((v) => v !== undefined && v !== '') ?? callId,
+  });
 }

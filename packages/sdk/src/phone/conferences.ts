@@ -133,9 +133,20 @@ export class PhoneConferences implements ConferenceBackend {
         conferenceId,
         participants: items.filter(isRecord).flatMap((item) => {
           const callId = item['call_id'];
-          return typeof callId === 'string' && callId !== ''
-            ? [{ callId, talking: item['talking'] === true, muted: item['muted'] === true }]
-            : [];
+          if (typeof callId !== 'string' || callId === '') {
+            return [];
+          }
+          const name = item['caller_id_name'];
+          const number = item['caller_id_number'];
+          return [
+            {
+              callId,
+              talking: item['talking'] === true,
+              muted: item['muted'] === true,
+              ...(typeof name === 'string' ? { name } : {}),
+              ...(typeof number === 'string' ? { number } : {}),
+            },
+          ];
         }),
       };
     });
