@@ -21,6 +21,7 @@ interface Parameter {
 
 interface Operation {
   summary?: string;
+  requestBody?: { required?: boolean };
   tags?: string[];
   security?: Record<string, string[]>[];
   parameters?: Parameter[];
@@ -184,6 +185,39 @@ describe('API documentation at /api/docs', () => {
     }
     expect(mismatches).toEqual([]);
     expect(guarded).toBeGreaterThan(10);
+  });
+
+  it('documents a request body as required exactly when the route refuses an empty one', async () => {
+    const alice = confab.users[0];
+    const basic = Buffer.from(`${alice.username}:${alice.password}`).toString('base64');
+    const login = await fetch(`${confab.origin}/api/auth/0.1/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${basic}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const token = ((await login.json()) as { data: { token: string } }).data.token;
+    const withBody = operations().filter(({ operation }) => operation.requestBody !== undefined);
+    expect(withBody.length).toBeGreaterThan(2);
+    const mismatches: string[] = [];
+    for (const { method, path, operation } of withBody) {
+      const url = path.replace(/\{([^}]+)\}/g, (_match, name: string) =>
+        name === 'token' ? token : 'x1',
+      );
+      const response = await fetch(`${confab.origin}${url}`, {
+        method,
+        headers: {
+          'x-auth-token': token,
+          authorization: `Basic ${basic}`,
+          'content-type': 'application/json',
+        },
+      });
+      await response.arrayBuffer();
+      const required = operation.requestBody?.required === true;
+      if ((response.status === 400) !== required) {
+        mismatches.push(`${method} ${path}: ${response.status}, required ${String(required)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
   });
 
   it('serves Swagger UI with its assets, CORS headers, and the YAML document', async () => {

@@ -148,6 +148,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
               'With Basic credentials (login and password), or with `refresh_token` and ' +
               '`client_id` in the body.',
             security: [{ [SECURITY_SCHEMES.basic]: [] }, {}],
+            bodyOptional: true,
           },
         ),
       },

@@ -11,6 +11,7 @@
  * - Error responses are documented here only (routes do not declare them, see ./schemas.ts): the
  *   APIException shape, or wazo-auth's legacy shape on the `/token` endpoints.
  * - HEAD routes are documented when declared explicitly, not the ones Fastify adds to GET routes.
+ * - A body is documented as required unless the route's `describe()` says `bodyOptional`.
  */
 import { createRequire } from 'node:module';
 import fastifySwagger from '@fastify/swagger';
@@ -19,7 +20,7 @@ import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify';
 import { CALLD_PREFIX } from './calld.js';
 import { AUTH_PREFIX, CONFD_PREFIX, isLegacyAuthPath } from './paths.js';
 import { routeTokenGuard } from './guard.js';
-import { SECURITY_SCHEMES } from './schemas.js';
+import { BODY_OPTIONAL_KEY, SECURITY_SCHEMES } from './schemas.js';
 
 /** Where Swagger UI is served; the document is at `<path>/json` and `<path>/yaml`. */
 export const API_DOCS_PATH = '/api/docs';
@@ -163,6 +164,25 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
       schema: documentRoute((schema ?? {}) as DocSchema, url, route),
       url,
     }),
+    // @fastify/swagger marks every declared body required; some routes default a missing one.
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) {
+        return document.swaggerObject;
+      }
+      const openapiObject = document.openapiObject;
+      for (const item of Object.values(openapiObject.paths ?? {})) {
+        for (const operation of Object.values(item as Record<string, Record<string, unknown>>)) {
+          if (operation[BODY_OPTIONAL_KEY] === true) {
+            delete operation[BODY_OPTIONAL_KEY];
+            const body = operation['requestBody'] as { required?: boolean } | undefined;
+            if (body !== undefined) {
+              body.required = false;
+            }
+          }
+        }
+      }
+      return openapiObject;
+    },
   });
 
   await app.register(fastifySwaggerUi, {

@@ -27,7 +27,12 @@ export interface OpenApiFields {
    * `requireToken` hook). Names are those of {@link SECURITY_SCHEMES}.
    */
   readonly security?: readonly Readonly<Record<string, readonly string[]>>[];
+  /** The body may be left out (the route defaults it); documented as an optional request body. */
+  readonly bodyOptional?: boolean;
 }
+
+/** Where {@link describe} records {@link OpenApiFields.bodyOptional} for ./docs.ts. */
+export const BODY_OPTIONAL_KEY = 'x-confab-body-optional';
 
 /**
  * A route schema with an OpenAPI `summary` (read by `@fastify/swagger`, ignored by Fastify).
@@ -38,10 +43,12 @@ export function describe(
   openApi: OpenApiFields = {},
 ): FastifySchema {
   // FastifySchema does not declare the OpenAPI fields; Fastify ignores keys it does not know.
-  const described: FastifySchema & OpenApiFields & { summary: string } = {
+  const { bodyOptional, ...fields } = openApi;
+  const described: FastifySchema & OpenApiFields & Record<string, unknown> = {
     ...schema,
-    ...openApi,
+    ...fields,
     summary,
+    ...(bodyOptional === true ? { [BODY_OPTIONAL_KEY]: true } : {}),
   };
   return described;
 }
