@@ -372,6 +372,29 @@ describe('SDK ad-hoc conferences through a real Confab server', () => {
     await unmuted.hangup();
   });
 
+  it("startConference asks calld for a call's remote party when its calld view has not arrived yet", async () => {
+    const alice = await person('Alice', ALICE_HZ);
+    const bob = await person('Bob', BOB_HZ);
+    const carol = await person('Carol', CAROL_HZ);
+    const toBob = await connect(alice, bob);
+    const toCarol = await connect(alice, carol);
+    // As right after answering, before call_updated: no calld view on the participant's call.
+    toCarol.outgoing.call = null;
+    const conference = await alice.client.confab.Phone.startConference(toBob.outgoing, [
+      toCarol.outgoing,
+    ]);
+    expect(
+      alice.client.http
+        .filter((x) => x.method === 'GET' && x.path === '/api/calld/1.0/users/me/calls')
+        .map((x) => x.status),
+    ).toEqual([200]);
+    expect(Object.keys(conference.participants).sort()).toEqual(
+      [toBob.incoming.callId, toCarol.incoming.callId].sort(),
+    );
+    expect(await hearsOnly(toCarol.atCallee, [ALICE_HZ, BOB_HZ])).toBe(true);
+    await conference.hangup();
+  });
+
   it('the host hanging up its call ends the conference: participants are hung up, onConferenceEnded, conference_adhoc_deleted', async () => {
     const alice = await person('Alice', ALICE_HZ);
     const bob = await person('Bob', BOB_HZ);
