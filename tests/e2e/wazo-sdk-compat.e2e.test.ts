@@ -6,10 +6,10 @@
  * its own tone as microphone, so each page must hear the other's frequency and not its own.
  *
  * Covered: login (token, confd user/infos/merged SIP endpoint), wss registration with digest,
- * calls both ways with audio, hang-up from either side, reject, CANCEL while ringing, DTMF, mute
- * through calld, hold/resume re-INVITEs, a camera call (video declined), token refresh with the
- * event websocket's token swap, disconnect (unregister) and logout (tokens revoked), and the
- * calld events as `Wazo.Websocket` relays them.
+ * calls both ways with audio, hang-up from either side, blind transfer (REFER), reject, CANCEL
+ * while ringing, DTMF, mute through calld, hold/resume re-INVITEs, a camera call (video declined),
+ * token refresh with the event websocket's token swap, the SDK's own `Wazo.Checker`, disconnect
+ * (unregister) and logout (refresh token deleted), and the calld events `Wazo.Websocket` relays.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
@@ -32,12 +32,15 @@ import {
   waitForConfabPhoneEvent,
 } from '../support/confab-sdk-page.js';
 import { logInViaUi, phoneDist } from '../support/phone-page.js';
+import { createSdkClient, type SdkClient } from '../support/sdk-client.js';
+import { PhoneEvent } from '@confab/sdk';
 import { makeToneDir, writeToneWav } from '../support/tones.js';
 import { startStaticServer, type StaticServer } from '../support/static-server.js';
 import { WAZO_APP_PAGE, WazoSdkPage, type WazoLoginInfo } from '../support/wazo-sdk-page.js';
 
 const WAZO_HZ = 500;
 const CONFAB_HZ = 1300;
+const CAROL_HZ = 2100;
 const BOTH_HZ = [WAZO_HZ, CONFAB_HZ];
 /** The app's `Wazo.Auth.init` client id (what its refresh token is bound to). */
 const CLIENT_ID = 'wazo-sdk-compat';
@@ -51,6 +54,7 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
   let app: StaticServer;
   let aliceInfo: WazoLoginInfo;
   let bobInfoUuid: string;
+  let carol: SdkClient | undefined;
 
   beforeAll(async () => {
     confab = await startTestConfab({ staticDir: phoneDist() });
@@ -64,6 +68,7 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
   });
 
   afterAll(async () => {
+    await carol?.close();
     await Promise.all([wazoParticipant?.close(), confabParticipant?.close()]);
     await confab?.close();
     await app?.close();
@@ -203,6 +208,22 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
     await expect.poll(() => confab.stats().bridges).toBe(0);
   });
 
+  /** `promise`, or a failure after `ms` naming `step`, with the wazo page's last SIP messages. */
+  async function within<T>(step: string, promise: Promise<T>, ms = 20_000): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const sip = wazo.sipMessages.slice(-8).join('\n----\n');
+        reject(new Error(`${step}: no outcome after ${ms} ms\n${sip}\n${diagnostics()}`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Whether `report` is dominated by `frequency` (20× the other tone's power). */
   function hears(report: ProbeReport, frequency: number): boolean {
     const other = frequency === WAZO_HZ ? CONFAB_HZ : WAZO_HZ;
@@ -266,6 +287,36 @@ describe('the real @wazo/sdk (npm) against Confab', () => {
     await confabHangup(confabParticipant.page, confabId);
     await wazo.waitForEvent('onCallEnded', wazoId);
     await expect.poll(() => confab.stats().bridges).toBe(0);
+  });
+
+  it('the wazo-sdk user blind-transfers the Confab-sdk user to a third user (REFER): bob then hears carol, the wazo call ends', async () => {
+    const carolUser = await confab.addUser({ firstname: 'Carol', lastname: 'Node' });
+    carol = createSdkClient({ frequency: CAROL_HZ, origin: confab.origin });
+    await within('carol logs in', carol.logIn(carolUser));
+    const { wazoId, confabId } = await within('wazo calls bob', establishFromWazo());
+    const carolRings = carol.next(PhoneEvent.ON_CALL_INCOMING);
+
+    await wazo.transfer(wazoId, carolUser.extension);
+    const [atCarol] = await within('carol rings', carolRings);
+    // The transferee places the new call: carol sees bob.
+    expect(atCarol.number).toBe(confab.users[1].extension);
+    await within('the wazo call ends', wazo.waitForEvent('onCallEnded', wazoId));
+    expect(
+      wazo.sipMessages.some((m) => m.startsWith('<<< SIP/2.0 202') && m.includes(' REFER')),
+    ).toBe(true);
+    await carol.confab.Phone.accept(atCarol);
+
+    // bob's call goes on without renegotiation and now carries carol's tone.
+    const all = [...BOTH_HZ, CAROL_HZ];
+    await expect
+      .poll(
+        async () =>
+          (await confabMeasureCallAudio(confabParticipant.page, confabId, all, 1000)).dominant,
+        { timeout: 15_000 },
+      )
+      .toBe(CAROL_HZ);
+    await confabHangup(confabParticipant.page, confabId);
+    await expect.poll(() => confab.stats().channels).toBe(0);
   });
 
   it('the wazo-sdk user rejects a call from the Confab-sdk user: the caller sees it rejected', async () => {

@@ -183,6 +183,7 @@ const GLUE_SOURCE = String.raw`
     async hold(id) { await Wazo.Phone.hold(session(id)); },
     async resume(id) { await Wazo.Phone.resume(session(id)); },
     sendDTMF(tone, id) { Wazo.Phone.sendDTMF(tone, session(id)); },
+    transfer(id, target) { Wazo.Phone.transfer(session(id), target); },
     muteViaAPI(id) { Wazo.Phone.muteViaAPI(session(id)); },
     unmuteViaAPI(id) { Wazo.Phone.unmuteViaAPI(session(id)); },
     forceRefreshToken: () => Wazo.Auth.forceRefreshToken(),
@@ -225,6 +226,7 @@ declare global {
       hold(id: string): Promise<void>;
       resume(id: string): Promise<void>;
       sendDTMF(tone: string, id: string): void;
+      transfer(id: string, target: string): void;
       muteViaAPI(id: string): void;
       unmuteViaAPI(id: string): void;
       forceRefreshToken(): Promise<string | null>;
@@ -368,6 +370,14 @@ export class WazoSdkPage {
   /** `Wazo.Phone.sendDTMF(tone, callSession)` (RFC 4733 from the browser). */
   sendDTMF(tone: string, id: string): Promise<void> {
     return this.page.evaluate(([t, i]) => window.__wazoCompat.sendDTMF(t, i), [tone, id] as const);
+  }
+
+  /** `Wazo.Phone.transfer(callSession, target)`: blind transfer (hold, then REFER). */
+  transfer(id: string, target: string): Promise<void> {
+    return this.page.evaluate(([i, t]) => window.__wazoCompat.transfer(i, t), [
+      id,
+      target,
+    ] as const);
   }
 
   /** `Wazo.Phone.muteViaAPI` / `unmuteViaAPI` (calld, needs `callSession.callId`). */
