@@ -269,6 +269,12 @@ export interface Credentials {
 export interface SdkClientOptions {
   /** The tone this client sends as its microphone, Hz. */
   frequency: number;
+  /**
+   * Peak amplitude of the tone (full scale 1). Conference tests send quieter tones so that the
+   * sum of three never clips in the mixer (clipping makes intermodulation products, which can
+   * land on a listener's own frequency). @default 0.5
+   */
+  amplitude?: number;
   /** `http://127.0.0.1:<port>` of the server. */
   origin: string;
   /**
@@ -301,7 +307,10 @@ export interface SdkClient {
 
 /** A new SDK client for `origin` (not logged in yet). */
 export function createSdkClient(options: SdkClientOptions): SdkClient {
-  const tone = createToneSource(options.frequency);
+  const tone = createToneSource(
+    options.frequency,
+    options.amplitude === undefined ? {} : { amplitude: options.amplitude },
+  );
   const wire = new SipWire();
   const eventWire = new SipWire();
   const http: HttpExchange[] = [];
