@@ -95,6 +95,12 @@ export interface StartTestConfabOptions {
   staticDir?: string;
   /** Replaces the REST API registration (e.g. to observe routes as they are added). */
   registerApi?: PlatformApiFactory;
+  /**
+   * Media worker threads. Production runs one per core; most tests run one so that every call
+   * shares it. Legs go to the worker of their call's group (a hash of the first channel's id).
+   * @default 1
+   */
+  mediaWorkers?: number;
 }
 
 /** Starts Confab on 127.0.0.1 with `staticDir` (the built phone page) and the test users. */
@@ -110,7 +116,7 @@ export async function startTestConfab(options: StartTestConfabOptions = {}): Pro
     advertisedAddress: '127.0.0.1',
     mediaAddresses: ['127.0.0.1'],
     sipDomain: '127.0.0.1',
-    mediaWorkers: 1,
+    mediaWorkers: options.mediaWorkers ?? 1,
     logLevel: 'warn',
     createDemoUsers: false,
   };

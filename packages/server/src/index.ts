@@ -17,7 +17,12 @@ export type { ConfabConfig } from './config.js';
 export { openStore } from './store/index.js';
 export type { Store, User, Line, Tenant } from './store/types.js';
 export { startTelephony } from './telephony/index.js';
-export type { Telephony, TelephonyOptions } from './telephony/index.js';
+export type {
+  MediaStats,
+  MediaWorkerStats,
+  Telephony,
+  TelephonyOptions,
+} from './telephony/index.js';
 export { ChannelState } from './telephony/channel.js';
 export type { Channel } from './telephony/channel.js';
 export { HangupCause } from './telephony/hangup-cause.js';

@@ -47,6 +47,17 @@ export interface MediaStats {
   bridges: number;
   mixers: number;
   mixerParticipants: number;
+  /** The same counters per media worker (by worker index), when the engine runs workers. */
+  workers?: MediaWorkerStats[];
+}
+
+/** One media worker's share of {@link MediaStats}. */
+export interface MediaWorkerStats {
+  index: number;
+  legs: number;
+  bridges: number;
+  mixers: number;
+  mixerParticipants: number;
 }
 
 export interface TelephonyOptions {
@@ -255,6 +266,17 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
               bridges: stats.bridges,
               mixers: stats.mixers,
               mixerParticipants: stats.mixerParticipants,
+              ...(stats.workers === undefined
+                ? {}
+                : {
+                    workers: stats.workers.map((worker) => ({
+                      index: worker.index,
+                      legs: worker.legs,
+                      bridges: worker.bridges,
+                      mixers: worker.mixers,
+                      mixerParticipants: worker.mixerParticipants,
+                    })),
+                  }),
             };
       },
       close: closeAll,

@@ -6,10 +6,17 @@ import { WorkerMediaEngine, type MediaEngine } from '@confab/media';
 import type { ConfabConfig } from '../config.js';
 import type { MediaControl } from './media-control.js';
 
+interface EngineCounters {
+  legs: number;
+  bridges: number;
+  mixers: number;
+  mixerParticipants: number;
+}
+
 export interface ClosableMediaControl extends MediaControl {
   close(): Promise<void>;
   /** The engine's counters (leak checks, diagnostics). */
-  stats?(): Promise<{ legs: number; bridges: number; mixers: number; mixerParticipants: number }>;
+  stats?(): Promise<EngineCounters & { workers?: (EngineCounters & { index: number })[] }>;
 }
 
 export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
