@@ -375,6 +375,48 @@ describe('SDK ad-hoc conferences through a real Confab server', () => {
     await unmuted.hangup();
   });
 
+  it('host controls: mute() silences alice for the others; hold() takes her out (the others go on) and adding a call keeps her held; resume() brings her back', async () => {
+    const alice = await person('Alice', ALICE_HZ);
+    const bob = await person('Bob', BOB_HZ);
+    const carol = await person('Carol', CAROL_HZ);
+    const dave = await person('Dave', DAVE_HZ);
+    const toBob = await connect(alice, bob);
+    const toCarol = await connect(alice, carol);
+    const conference = await alice.client.confab.Phone.startConference(toBob.outgoing, [
+      toCarol.outgoing,
+    ]);
+
+    const muted = conference.mute();
+    expect(muted.isMuted()).toBe(true);
+    expect(toBob.outgoing.isMuted()).toBe(true);
+    expect(await hearsOnly(toCarol.atCallee, [BOB_HZ])).toBe(true);
+    expect(await hearsOnly(toBob.atCaller, [BOB_HZ, CAROL_HZ])).toBe(true);
+    const unmuted = muted.unmute();
+    expect(await hearsOnly(toCarol.atCallee, [ALICE_HZ, BOB_HZ])).toBe(true);
+
+    const held = await unmuted.hold();
+    expect(held.isOnHold()).toBe(true);
+    expect(toBob.outgoing.isOnHold()).toBe(true);
+    expect(await hearsOnly(toCarol.atCallee, [BOB_HZ])).toBe(true);
+    expect(await hearsOnly(toBob.atCallee, [CAROL_HZ])).toBe(true);
+    // alice hears nothing while held.
+    expect(await hearsOnly(toBob.atCaller, [])).toBe(true);
+
+    // A conference held on purpose stays held when a participant is added.
+    const toDave = await connect(alice, dave);
+    const withDave = await held.addParticipant(toDave.outgoing);
+    expect(withDave.isOnHold()).toBe(true);
+    expect(toBob.outgoing.isOnHold()).toBe(true);
+    expect(await hearsOnly(toDave.atCallee, [BOB_HZ, CAROL_HZ])).toBe(true);
+
+    const resumed = await withDave.resume();
+    expect(resumed.isOnHold()).toBe(false);
+    expect(toBob.outgoing.isOnHold()).toBe(false);
+    expect(await hearsOnly(toBob.atCaller, [BOB_HZ, CAROL_HZ, DAVE_HZ])).toBe(true);
+    expect(await hearsOnly(toDave.atCallee, [ALICE_HZ, BOB_HZ, CAROL_HZ])).toBe(true);
+    await resumed.hangup();
+  }, 90_000);
+
   it("startConference asks calld for a call's remote party when its calld view has not arrived yet", async () => {
     const alice = await person('Alice', ALICE_HZ);
     const bob = await person('Bob', BOB_HZ);

@@ -114,7 +114,7 @@ export function hearsTone(
 /**
  * True when every `expected` frequency is present (a mix, e.g. a conference) and each `absent`
  * one is at least `ratio` below the weakest expected one. The usual assertion of "hears X and Y,
- * and not itself".
+ * and not itself". With no `expected` tone: true when none of `absent` reaches `minPower`.
  */
 export function hearsMix(
   report: ToneReport,
@@ -123,6 +123,10 @@ export function hearsMix(
   ratio = 10,
   minPower = 1e-4,
 ): boolean {
+  if (expected.length === 0) {
+    // Silence: none of the absent tones is there at all.
+    return absent.every((f) => (report.powers[f] ?? 0) < minPower);
+  }
   const weakest = Math.min(...expected.map((f) => report.powers[f] ?? 0));
   if (!(weakest >= minPower)) {
     return false;
