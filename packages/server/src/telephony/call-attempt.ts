@@ -5,7 +5,8 @@
 import { formatUri, type Clock, type NameAddr } from '@confab/sip';
 import type { Line } from '../store/types.js';
 import type { CallControl } from './call-control.js';
-import { ChannelState, type Channel, type OutboundChannel, type PartyId } from './channel.js';
+import { ChannelState, type Channel, type PartyId } from './channel.js';
+import type { OutboundChannel } from './outbound-channel.js';
 import { HangupCause, causeForSipStatus } from './hangup-cause.js';
 import type { Binding } from './registrar.js';
 

@@ -23,13 +23,13 @@ import type { SipAuthenticator } from './authenticator.js';
 import type { Binding, Registrar } from './registrar.js';
 import {
   ChannelState,
-  InboundChannel,
-  OutboundChannel,
   newChannelId,
   type Channel,
   type ChannelMediaHandler,
   type PartyId,
 } from './channel.js';
+import { InboundChannel } from './inbound-channel.js';
+import { OutboundChannel } from './outbound-channel.js';
 import { Bridge, BridgeKind } from './bridge.js';
 import { CallAttempt, formatTarget, type ForkContext } from './call-attempt.js';
 import { HangupCause, sipStatusForCause } from './hangup-cause.js';

@@ -9,10 +9,10 @@
  *   (every state can go to Hungup; hold is a flag on Up, as in Wazo's call object)
  * ```
  *
- * The two roles differ only in how the dialog starts: {@link InboundChannel} is the UAS side of
- * an INVITE the endpoint sent us; {@link OutboundChannel} the UAC side of an INVITE we send.
- * In-dialog handling (BYE, re-INVITE/UPDATE for hold, INFO, OPTIONS, 2xx/ACK reliability) is
- * shared here.
+ * The two roles differ only in how the dialog starts: `InboundChannel` (inbound-channel.ts) is
+ * the UAS side of an INVITE the endpoint sent us; `OutboundChannel` (outbound-channel.ts) the
+ * UAC side of an INVITE we send. In-dialog handling (BYE, re-INVITE/UPDATE for hold, INFO,
+ * OPTIONS, REFER dispatch, 2xx/ACK reliability, outgoing BYE/INFO) is shared here.
  *
  * Close cascade: `hangup()` (or the remote BYE/CANCEL, or a transaction failure) → SIP
  * signalling to end the dialog → state `Hungup` → `hungup` event (call control closes the media
@@ -26,22 +26,17 @@ import {
   TransactionState,
   Uas2xxRetransmitter,
   bodyText,
-  createCancel,
   createResponse,
-  formatNameAddr,
-  getTag,
-  getTo,
-  parseUri,
   setBody,
   type Clock,
   type Flow,
-  type NameAddr,
   type ServerTransaction,
   type ClientTransaction,
+  type SipMessage,
   type SipResponse,
 } from '@confab/sip';
 import type { DialogHandler, SipStack } from '../sip/stack.js';
-import { HangupCause, sipStatusForCause, causeForSipStatus } from './hangup-cause.js';
+import { HangupCause } from './hangup-cause.js';
 
 export const ChannelState = {
   Down: 'Down',
@@ -393,13 +388,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
   }
 
   onAck(ack: SipRequest, _flow: Flow): void {
-    let cseq: number | undefined;
-    try {
-      cseq = Number(ack.headers.get('CSeq')?.trim().split(/\s+/)[0]);
-    } catch {
-      cseq = undefined;
-    }
-    if (this.#pendingAckCSeq !== undefined && cseq === this.#pendingAckCSeq) {
+    if (this.#pendingAckCSeq !== undefined && cseqNumber(ack) === this.#pendingAckCSeq) {
       this.#retransmitter?.acknowledge();
       this.#retransmitter = undefined;
       this.#pendingAckCSeq = undefined;
@@ -417,10 +406,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     if (!cseq.trim().endsWith('INVITE')) {
       return;
     }
-    this.stack.sendAck(
-      dialog.createRequest('ACK', { cseq: Number(cseq.trim().split(/\s+/)[0]) }),
-      flow,
-    );
+    this.stack.sendAck(dialog.createRequest('ACK', { cseq: cseqNumber(response) }), flow);
   }
 
   onRequest(tx: ServerTransaction): void {
@@ -541,7 +527,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
     response.headers.set('Server', this.stack.userAgent);
     setBody(response, answer, 'application/sdp');
     if (request.method === 'INVITE') {
-      this.sendReliable2xx(tx, response, dialogCSeq(request));
+      this.sendReliable2xx(tx, response, cseqNumber(request));
     } else {
       respondIfAlive(tx, response);
     }
@@ -577,7 +563,7 @@ export abstract class Channel extends TypedEmitter<ChannelEvents> implements Dia
 }
 
 /** Answers `tx` unless it already ended (e.g. a transport error during asynchronous work). */
-function respondIfAlive(tx: ServerTransaction, response: SipResponse): boolean {
+export function respondIfAlive(tx: ServerTransaction, response: SipResponse): boolean {
   if (tx.state === TransactionState.Terminated) {
     return false;
   }
@@ -585,369 +571,7 @@ function respondIfAlive(tx: ServerTransaction, response: SipResponse): boolean {
   return true;
 }
 
-function dialogCSeq(request: SipRequest): number {
-  return Number(request.headers.get('CSeq')?.trim().split(/\s+/)[0] ?? 0);
-}
-
-// ---------------------------------------------------------------------------------------------
-
-export interface InboundChannelOptions extends ChannelOptions {
-  invite: ServerTransaction;
-}
-
-/** The endpoint called us: we are the UAS of its INVITE (§13.3). */
-export class InboundChannel extends Channel {
-  readonly isCaller = true;
-  readonly sipCallId: string;
-  readonly flow: Flow;
-  readonly #invite: ServerTransaction;
-  readonly #localTag = newTag();
-  #finalSent = false;
-
-  constructor(options: InboundChannelOptions) {
-    super(options);
-    this.#invite = options.invite;
-    this.flow = options.invite.flow;
-    this.sipCallId = options.invite.request.headers.get('Call-ID') ?? '';
-  }
-
-  get invite(): SipRequest {
-    return this.#invite.request;
-  }
-
-  protected override awaitingInitialFinal(): boolean {
-    return !this.#finalSent && !this.ended;
-  }
-
-  /**
-   * RFC 3261 §15.1.2: a BYE in the early dialog (the caller hangs up while it rings, instead of
-   * CANCEL) ends the call; the INVITE still needs its final response, and 487 is the
-   * recommended one. Without it the INVITE transaction would never end.
-   */
-  protected override endPendingInvite(): void {
-    if (this.#finalSent || this.ended) {
-      return;
-    }
-    this.#finalSent = true;
-    respondIfAlive(this.#invite, this.#response(487));
-  }
-
-  /** The remote party is being alerted: 180 Ringing (early dialog, §13.3.1.1). */
-  ring(): void {
-    if (this.ended || this.#finalSent || this.state !== ChannelState.Down) {
-      return;
-    }
-    const response = this.#response(180);
-    this.#ensureDialog(response);
-    respondIfAlive(this.#invite, response);
-    this.transition(ChannelState.Ring);
-  }
-
-  /** 200 OK with our SDP answer (§13.3.1.4). */
-  answer(sdp: string): void {
-    if (this.ended || this.#finalSent) {
-      throw InvalidStateError.closed(`Channel ${this.id}`);
-    }
-    const response = this.#response(200);
-    setBody(response, sdp, 'application/sdp');
-    this.#ensureDialog(response);
-    this.#finalSent = true;
-    this.sendReliable2xx(this.#invite, response, dialogCSeq(this.#invite.request));
-    this.transition(ChannelState.Up);
-  }
-
-  connectionLost(): void {
-    this.#finalSent = true;
-    this.finish(HangupCause.DestinationOutOfOrder);
-  }
-
-  /** The caller sent CANCEL (§9.2): 200 to the CANCEL, 487 to the INVITE. */
-  cancelled(cancel: ServerTransaction): void {
-    // §9.2: the To tag of the CANCEL's 200 SHOULD be the one of the INVITE's responses.
-    this.stack.respond(cancel, 200, undefined, { toTag: this.#localTag });
-    if (this.#finalSent || this.ended) {
-      return;
-    }
-    this.#finalSent = true;
-    respondIfAlive(this.#invite, this.#response(487));
-    this.logger.info({}, 'caller cancelled');
-    this.finish(HangupCause.NormalClearing);
-  }
-
-  hangup(cause: HangupCause = HangupCause.NormalClearing): void {
-    if (this.ended) {
-      return;
-    }
-    if (!this.#finalSent) {
-      this.#finalSent = true;
-      const status = sipStatusForCause(cause);
-      const response = this.#response(status);
-      respondIfAlive(this.#invite, response);
-      this.finish(cause);
-      return;
-    }
-    this.sendBye(cause);
-  }
-
-  #response(status: number): SipResponse {
-    const response = createResponse(this.#invite.request, status, undefined, {
-      toTag: this.#localTag,
-      // §12.1.1: a response that creates a dialog (early with a 1xx, confirmed with a 2xx)
-      // copies every Record-Route of the request, so that a record-routing proxy in front of
-      // the caller stays in the caller's route set (our own route set already has it).
-      copyRecordRoute: status > 100 && status < 300,
-    });
-    response.headers.set('Server', this.stack.userAgent);
-    if (status < 300 || status === 180 || status === 183) {
-      response.headers.set('Contact', `<${this.contactUri()}>`);
-      response.headers.set('Allow', CHANNEL_ALLOW);
-    }
-    if (this.webrtc) {
-      response.headers.set('X-Wazo-Call-ID', this.id);
-    }
-    return response;
-  }
-
-  #ensureDialog(response: SipResponse): void {
-    if (this.dialog) {
-      return;
-    }
-    this.registerDialog(
-      Dialog.fromUasRequest(this.#invite.request, this.#localTag, parseUri(this.contactUri())),
-    );
-    void response;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-export interface OutboundInvite {
-  /** Request-URI: the registered contact. */
-  target: string;
-  flow: Flow;
-  from: NameAddr;
-  to: NameAddr;
-  sdp: string;
-  headers?: Readonly<Record<string, string>>;
-}
-
-/** Outcome of an outbound channel's INVITE. */
-export interface OutboundOutcomeEvents {
-  [key: string]: unknown[];
-  /** A provisional response (180/183…). */
-  progress: [status: number];
-  /** 2xx: the endpoint's SDP answer. */
-  answered: [sdp: string];
-  /** A final response ≥ 300, or 408 on timeout, 503 on transport failure. */
-  rejected: [status: number];
-}
-
-/** We call the endpoint: we are the UAC of our INVITE (§13.2). */
-export class OutboundChannel extends Channel {
-  /** False for a callee's leg; true for the user's own leg of a call placed through calld. */
-  readonly isCaller: boolean;
-  readonly sipCallId = `${crypto.randomUUID()}@confab`;
-  #flow: Flow | undefined;
-  #invite: SipRequest | undefined;
-  #provisional = false;
-  #cancelPending = false;
-  #completedElsewhere = false;
-  #answered = false;
-  readonly #outbound = new TypedEmitter<OutboundOutcomeEvents>();
-
-  get flow(): Flow {
-    if (!this.#flow) {
-      throw new InvalidStateError(`Channel ${this.id} has not sent its INVITE`);
-    }
-    return this.#flow;
-  }
-
-  override get connectionId(): string | undefined {
-    return this.#flow?.connectionId;
-  }
-
-  /** Outcome events of the INVITE (see {@link OutboundOutcomeEvents}). */
-  get outcome(): Pick<TypedEmitter<OutboundOutcomeEvents>, 'on' | 'once' | 'off'> {
-    return this.#outbound;
-  }
-
-  constructor(options: ChannelOptions & { isCaller?: boolean }) {
-    super(options);
-    this.isCaller = options.isCaller ?? false;
-  }
-
-  /** Sends the INVITE (§13.2.1). */
-  invite(request: OutboundInvite): void {
-    if (this.#invite) {
-      throw new InvalidStateError(`Channel ${this.id} already sent its INVITE`);
-    }
-    this.#flow = request.flow;
-    const invite = new SipRequest('INVITE', parseUri(request.target));
-    const from: NameAddr = {
-      ...request.from,
-      params: new Map(request.from.params).set('tag', newTag()),
-    };
-    invite.headers.set('From', formatNameAddr(from));
-    invite.headers.set('To', formatNameAddr(request.to));
-    invite.headers.set('Call-ID', this.sipCallId);
-    invite.headers.set('CSeq', '1 INVITE');
-    invite.headers.set('Contact', `<${this.contactUri()}>`);
-    invite.headers.set('Allow', CHANNEL_ALLOW);
-    if (this.webrtc) {
-      invite.headers.set('X-Wazo-Call-ID', this.id);
-    }
-    for (const [name, value] of Object.entries(request.headers ?? {})) {
-      invite.headers.set(name, value);
-    }
-    setBody(invite, request.sdp, 'application/sdp');
-    this.#invite = invite;
-    const tx = this.stack.sendRequest(invite, request.flow);
-    tx.on('response', (response) => {
-      try {
-        this.#onResponse(response);
-      } catch (error) {
-        // E.g. a 2xx whose Record-Route asks for strict routing (§12.2.1.1, unsupported): we
-        // cannot build the dialog, so the leg cannot go on. Fail it now rather than ring on.
-        this.logger.error(
-          { err: error, status: response.status },
-          'unusable response to our INVITE',
-        );
-        if (this.#answered) {
-          this.hangup(HangupCause.Interworking);
-        } else if (response.status >= 200) {
-          this.#fail(502);
-        }
-      }
-    });
-    tx.on('timeout', () => {
-      this.#fail(408);
-    });
-    tx.on('transportError', () => {
-      this.#fail(503);
-    });
-  }
-
-  #onResponse(response: SipResponse): void {
-    const status = response.status;
-    if (status < 200) {
-      if (status === 100) {
-        return;
-      }
-      this.#provisional = true;
-      if (this.#cancelPending) {
-        this.#sendCancel();
-        return;
-      }
-      if (getTag(getTo(response)) !== undefined && !this.dialog) {
-        this.registerDialog(Dialog.fromUacResponse(this.#requireInvite(), response));
-      }
-      if ((status === 180 || status === 183) && this.state === ChannelState.Down) {
-        this.transition(ChannelState.Ringing);
-      }
-      this.#outbound.emit('progress', status);
-      this.emit('updated');
-      return;
-    }
-    if (status < 300) {
-      this.#onSuccess(response);
-      return;
-    }
-    // Non-2xx final: the transaction ACKs it (§17.1.1.3).
-    this.#fail(status);
-  }
-
-  #onSuccess(response: SipResponse): void {
-    const invite = this.#requireInvite();
-    if (this.#answered) {
-      const toTag = getTag(getTo(response));
-      if (this.dialog && toTag === this.dialog.id.remoteTag) {
-        // The same 2xx again (RFC 6026 Accepted state): our ACK was lost; send it again (§13.2.2.4).
-        this.stack.sendAck(this.dialog.createRequest('ACK'), this.flow);
-        return;
-      }
-      // A 2xx from another fork behind a proxy (§13.2.2.4): ACK it, then end that dialog.
-      const extra = Dialog.fromUacResponse(invite, response);
-      this.stack.sendAck(extra.createRequest('ACK'), this.flow);
-      this.stack.sendRequest(extra.createRequest('BYE'), this.flow);
-      return;
-    }
-    const early = this.dialog;
-    const dialog =
-      early && early.id.remoteTag === getTag(getTo(response))
-        ? early
-        : Dialog.fromUacResponse(invite, response);
-    if (dialog === early) {
-      dialog.receiveResponse(response);
-    } else {
-      this.replaceDialog(dialog);
-    }
-    this.stack.sendAck(dialog.createRequest('ACK'), this.flow);
-    this.#answered = true;
-    if (this.#cancelPending || this.ended) {
-      // The 2xx crossed our CANCEL (§9.1): the call is up at the far end; end it with BYE.
-      this.sendBye(HangupCause.NormalClearing);
-      return;
-    }
-    this.transition(ChannelState.Up);
-    this.#outbound.emit('answered', bodyText(response));
-  }
-
-  connectionLost(): void {
-    if (this.#answered) {
-      this.finish(HangupCause.DestinationOutOfOrder);
-    } else {
-      this.#fail(480);
-    }
-  }
-
-  #requireInvite(): SipRequest {
-    if (!this.#invite) {
-      throw new InvalidStateError(`Channel ${this.id} has not sent its INVITE`);
-    }
-    return this.#invite;
-  }
-
-  #fail(status: number): void {
-    if (this.ended || this.#answered) {
-      return;
-    }
-    this.#outbound.emit('rejected', status);
-    this.finish(this.#cancelPending ? HangupCause.NormalClearing : causeForSipStatus(status));
-  }
-
-  #sendCancel(): void {
-    if (!this.#invite || !this.#flow) {
-      return;
-    }
-    try {
-      const cancel = createCancel(this.#invite);
-      if (this.#completedElsewhere) {
-        // RFC 3326 §2 + RFC 3261 §9.1 practice: the device should not log a missed call.
-        cancel.headers.set('Reason', 'SIP;cause=200;text="Call completed elsewhere"');
-      }
-      // CANCEL reuses the INVITE's Via branch (§9.1): it bypasses the stack's Via stamping.
-      this.stack.transactions.sendRequest(cancel, this.#flow);
-    } catch (error) {
-      this.logger.debug({ err: error }, 'could not send CANCEL');
-    }
-  }
-
-  hangup(cause: HangupCause = HangupCause.NormalClearing, options: HangupOptions = {}): void {
-    if (this.ended) {
-      return;
-    }
-    if (this.#answered) {
-      this.sendBye(cause);
-      return;
-    }
-    // Not answered: CANCEL (§9.1). Before any provisional response CANCEL must wait for one.
-    this.#cancelPending = true;
-    this.#completedElsewhere = options.completedElsewhere === true;
-    if (this.#provisional) {
-      this.#sendCancel();
-    }
-    // Without a provisional, nothing is ringing yet; if the INVITE is still outstanding the
-    // CANCEL goes out on the first 1xx, and a late 2xx gets ACK + BYE (see #onSuccess).
-    this.finish(cause);
-  }
+/** The sequence number of a message's CSeq (§20.16); the parser guarantees the header. */
+export function cseqNumber(message: SipMessage): number {
+  return Number(message.headers.get('CSeq')?.trim().split(/\s+/)[0] ?? 0);
 }
