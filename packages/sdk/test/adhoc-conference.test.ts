@@ -143,6 +143,15 @@ describe('AdHocConference snapshots and conference_adhoc_* events', () => {
     expect(Object.keys(conference.participants)).toEqual(['p.1', 'p.2']);
   });
 
+  it('once finished, later mutators resolve to the final snapshot (the end wins)', () => {
+    const { backend, conference, other, ended, event } = setup();
+    backend.publish(conference);
+    event('conference_adhoc_deleted');
+    expect(conference.participantHasLeft(other)).toBe(ended[0]);
+    expect(conference.mute()).toBe(ended[0]);
+    expect(ended).toHaveLength(1);
+  });
+
   it('mute() and unmute() act on the host and return new snapshots', () => {
     const { backend, conference } = setup();
     backend.publish(conference);

@@ -444,7 +444,12 @@ export class AdHocConference {
 
   /** A new snapshot: the latest one with `changes`, published as the new latest. */
   #next(changes: ConferenceFields): AdHocConference {
-    const next = this.#current().#derive(changes);
+    const current = this.#current();
+    if (current.finished) {
+      // It ended meanwhile (e.g. deleted while a request was in flight): the end wins.
+      return current;
+    }
+    const next = current.#derive(changes);
     if (next.started) {
       this.#backend.publish(next);
     }
