@@ -22,7 +22,7 @@ import { openStore } from './store/index.js';
 import { randomString } from './store/store.js';
 import type { Store, User } from './store/types.js';
 import type { Telephony } from './telephony/index.js';
-import { loadTlsMaterial, type TlsMaterial } from './tls.js';
+import { prepareTlsMaterial, type TlsMaterial } from './tls.js';
 import { EventWebSocketServer } from './websocketd/server.js';
 
 /** What the server needs of the telephony core (`./telephony/index.ts`). */
@@ -223,7 +223,12 @@ export async function startConfab(
     const store = await openStore({ dataDir: config.dataDir });
     closers.push(() => store.close());
 
-    const tls = await loadTlsMaterial({ config, logger: logger.child({ component: 'tls' }) });
+    // A new development certificate stays in memory until every listener is up (persist below).
+    const preparedTls = await prepareTlsMaterial({
+      config,
+      logger: logger.child({ component: 'tls' }),
+    });
+    const tls = preparedTls.material;
 
     const bus = new InProcessEventBus({ logger });
     closers.push(() => bus.close());
@@ -274,6 +279,10 @@ export async function startConfab(
     // Closers run in reverse; the web servers go *before* telephony in the list so that
     // telephony closes first and can still hang up over open WebSockets.
     closers.splice(closers.indexOf(closeTelephony), 0, () => web.close());
+
+    // Every port is bound: only now may the data directory get the new certificate, so that a
+    // failed start (a port in use) keeps the one that was there.
+    preparedTls.persist();
 
     // Last, so a failed start never leaves users whose passwords nobody saw.
     const demoUsers =

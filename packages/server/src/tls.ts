@@ -2,13 +2,14 @@
  * TLS material for the HTTPS/WSS listener.
  *
  * Without `--tls-cert/--tls-key`, a self-signed development certificate is generated on first
- * start into `<dataDir>/tls/{cert.pem,key.pem}` and reused afterwards, as long as it stays valid
+ * start into `<dataDir>/tls/{cert.pem,key.pem}` (written only once the server is up, see
+ * {@link PreparedTls.persist}) and reused afterwards, as long as it stays valid
  * for more than {@link RENEW_BEFORE_MS} and names every current host name and address (the
  * advertised address changes when a laptop moves between networks; the old certificate would then
  * fail in the browser, so it is replaced).
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -167,7 +168,11 @@ async function generateSelfSigned(
   return { cert: pems.cert, key: pems.private };
 }
 
-async function loadSelfSigned(options: LoadTlsOptions, logger: Logger): Promise<TlsMaterial> {
+/**
+ * The development certificate: the existing one when still usable, otherwise a new one held in
+ * memory; `persist` writes a new one into the data directory.
+ */
+async function prepareSelfSigned(options: LoadTlsOptions, logger: Logger): Promise<PreparedTls> {
   const dir = join(options.config.dataDir, 'tls');
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
@@ -181,7 +186,10 @@ async function loadSelfSigned(options: LoadTlsOptions, logger: Logger): Promise<
     const x509 = new X509Certificate(cert);
     const regenerate = reasonToRegenerate(x509, required, now);
     if (regenerate === undefined && x509.checkPrivateKey(createPrivateKey(key))) {
-      return toMaterial(cert, key, certFile, keyFile, true);
+      return {
+        material: toMaterial(cert, key, certFile, keyFile, true),
+        persist: nothingToPersist,
+      };
     }
     reason = regenerate ?? 'its key does not match';
   } catch (err) {
@@ -191,29 +199,40 @@ async function loadSelfSigned(options: LoadTlsOptions, logger: Logger): Promise<
   }
 
   const { cert, key } = await generateSelfSigned(required, now);
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(keyFile, key, { mode: 0o600 });
-    // writeFileSync's mode applies only on creation; tighten a pre-existing file too.
-    chmodSync(keyFile, 0o600);
-    writeFileSync(certFile, cert);
-  } catch (err) {
-    throw new StartupError(
-      StartupErrorCode.DataDirUnusable,
-      `Cannot write the TLS certificate into ${dir}: ${describeFsError(err)} — check --data`,
-      { cause: err },
-    );
-  }
   const material = toMaterial(cert, key, certFile, keyFile, true);
-  logger.info(
-    {
-      certFile,
-      fingerprint256: material.fingerprint256,
-      names: [...required.dns, ...required.ips],
-    },
-    `generated a self-signed TLS certificate because ${reason}`,
-  );
-  return material;
+  let persisted = false;
+  const persist = (): void => {
+    if (persisted) {
+      return;
+    }
+    persisted = true;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // Each file is written beside its final name and renamed over it, so that a reader never
+      // sees half a file; a key without its certificate is replaced on the next start.
+      writeFileSync(`${keyFile}.new`, key, { mode: 0o600 });
+      // writeFileSync's mode applies only on creation; tighten a leftover file too.
+      chmodSync(`${keyFile}.new`, 0o600);
+      writeFileSync(`${certFile}.new`, cert);
+      renameSync(`${keyFile}.new`, keyFile);
+      renameSync(`${certFile}.new`, certFile);
+    } catch (err) {
+      throw new StartupError(
+        StartupErrorCode.DataDirUnusable,
+        `Cannot write the TLS certificate into ${dir}: ${describeFsError(err)} — check --data`,
+        { cause: err },
+      );
+    }
+    logger.info(
+      {
+        certFile,
+        fingerprint256: material.fingerprint256,
+        names: [...required.dns, ...required.ips],
+      },
+      `generated a self-signed TLS certificate because ${reason}`,
+    );
+  };
+  return { material, persist };
 }
 
 function loadProvided(certFile: string, keyFile: string): TlsMaterial {
@@ -259,17 +278,46 @@ function loadProvided(certFile: string, keyFile: string): TlsMaterial {
   return toMaterial(cert, key, certFile, keyFile, false);
 }
 
+/** For material that is already where it belongs. */
+function nothingToPersist(): void {
+  // A reused or provided certificate: nothing to write.
+}
+
+/** TLS material ready to serve with, and how to keep it for later starts. */
+export interface PreparedTls {
+  material: TlsMaterial;
+  /**
+   * Writes a newly generated development certificate into `<dataDir>/tls` (a no-op for a reused
+   * or provided one, and after the first call). Called once the server is up, so that a start
+   * that fails (a port in use…) leaves the data directory as it was.
+   *
+   * @throws StartupError `DATA_DIR_UNUSABLE` when the files cannot be written.
+   */
+  persist(): void;
+}
+
 /**
- * Loads the configured certificate and key, or the development certificate (generating it when
- * missing, expiring or not naming the current host).
+ * Loads the configured certificate and key, or the development certificate (generating it, in
+ * memory, when missing, expiring or not naming the current host).
+ *
+ * @throws StartupError `TLS_INVALID` for unreadable or mismatched files given by flags.
+ */
+export async function prepareTlsMaterial(options: LoadTlsOptions): Promise<PreparedTls> {
+  const { tlsCertFile, tlsKeyFile } = options.config;
+  if (tlsCertFile !== null && tlsKeyFile !== null) {
+    return { material: loadProvided(tlsCertFile, tlsKeyFile), persist: nothingToPersist };
+  }
+  return prepareSelfSigned(options, options.logger ?? silentLogger);
+}
+
+/**
+ * {@link prepareTlsMaterial} and {@link PreparedTls.persist} in one step.
  *
  * @throws StartupError `TLS_INVALID` for unreadable or mismatched files given by flags,
  *   `DATA_DIR_UNUSABLE` when the generated certificate cannot be written.
  */
 export async function loadTlsMaterial(options: LoadTlsOptions): Promise<TlsMaterial> {
-  const { tlsCertFile, tlsKeyFile } = options.config;
-  if (tlsCertFile !== null && tlsKeyFile !== null) {
-    return loadProvided(tlsCertFile, tlsKeyFile);
-  }
-  return loadSelfSigned(options, options.logger ?? silentLogger);
+  const prepared = await prepareTlsMaterial(options);
+  prepared.persist();
+  return prepared.material;
 }

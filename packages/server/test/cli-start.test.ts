@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,6 +72,40 @@ function portOf(banner: string, scheme: 'http' | 'https'): number {
   const match = new RegExp(`${scheme}://[^:/\\s]+:(\\d+)/`).exec(banner);
   expect(match, `no ${scheme} URL in banner:\n${banner}`).not.toBeNull();
   return Number(match![1]);
+}
+
+/** Every file under `root` with its size, mtime and SHA-256: what a run may have changed. */
+function snapshot(root: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (path: string): void => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) {
+        walk(full);
+      } else {
+        const stat = statSync(full);
+        const hash = createHash('sha256').update(readFileSync(full)).digest('hex');
+        files[full.slice(root.length)] = `${stat.size} ${stat.mtimeMs} ${hash}`;
+      }
+    }
+  };
+  walk(root);
+  return files;
+}
+
+/** Runs `confab start` expecting it to fail; resolves with its exit code and stderr. */
+async function startFailing(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'start', ...BASE_FLAGS, ...args], {
+    cwd: dir,
+    env: { PATH: process.env['PATH'], HOME: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let stderr = '';
+  child.stdout.resume();
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  return { code, stderr };
 }
 
 beforeAll(() => {
@@ -169,4 +204,36 @@ describe('confab start (real binary)', () => {
       await new Promise<void>((r) => blocker.close(() => r()));
     }
   }, 60_000);
+
+  it('leaves the data directory untouched when a start fails on a busy port, even when the address changed', async () => {
+    const data = join(dir, 'moved');
+    const first = await startConfab(['--data', data]);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const certFile = join(data, 'tls', 'cert.pem');
+    const before = snapshot(data);
+    expect(Object.keys(before)).toContain('/tls/cert.pem');
+
+    // 127.0.0.2 is not named in the certificate, so a successful start would replace it.
+    const moved = ['--data', data, '--advertise', '127.0.0.2'];
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      for (const flag of ['--https-port', '--sip-port']) {
+        const failed = await startFailing([...moved, flag, String(port)]);
+        expect(failed.code, failed.stderr).toBe(1);
+        expect(failed.stderr).toContain(`Port ${port}/`);
+        expect(snapshot(data)).toEqual(before);
+      }
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+    }
+
+    const oldCert = readFileSync(certFile, 'utf8');
+    const started = await startConfab(moved);
+    expect(readFileSync(certFile, 'utf8')).not.toBe(oldCert);
+    started.child.kill('SIGTERM');
+    expect(await started.exited).toBe(0);
+  }, 90_000);
 });

@@ -1,10 +1,15 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StartupError } from '../src/errors.js';
-import { RENEW_BEFORE_MS, loadTlsMaterial, type LoadTlsOptions } from '../src/tls.js';
+import {
+  RENEW_BEFORE_MS,
+  loadTlsMaterial,
+  prepareTlsMaterial,
+  type LoadTlsOptions,
+} from '../src/tls.js';
 
 let dir: string;
 
@@ -89,6 +94,31 @@ describe('self-signed development certificate', () => {
     const second = await loadTlsMaterial(options());
     expect(second.fingerprint256).not.toBe(first.fingerprint256);
     expect(readFileSync(second.certFile, 'utf8')).toBe(second.cert);
+  });
+
+  it('is kept in memory until persisted: a new one is written only by persist(), once', async () => {
+    const prepared = await prepareTlsMaterial(options());
+    expect(existsSync(join(dir, 'data'))).toBe(false);
+    prepared.persist();
+    expect(readFileSync(prepared.material.certFile, 'utf8')).toBe(prepared.material.cert);
+    expect(readFileSync(prepared.material.keyFile, 'utf8')).toBe(prepared.material.key);
+    expect(existsSync(`${prepared.material.certFile}.new`)).toBe(false);
+    expect(existsSync(`${prepared.material.keyFile}.new`)).toBe(false);
+    prepared.persist();
+    expect((await loadTlsMaterial(options())).cert).toBe(prepared.material.cert);
+  });
+
+  it('leaves the previous certificate in place while a replacement is not persisted', async () => {
+    const first = await loadTlsMaterial(options());
+    const moved = await prepareTlsMaterial(
+      options({ advertisedAddress: '198.51.100.4', sipDomain: '198.51.100.4' }),
+    );
+    expect(moved.material.cert).not.toBe(first.cert);
+    expect(readFileSync(first.certFile, 'utf8')).toBe(first.cert);
+    expect(readFileSync(first.keyFile, 'utf8')).toBe(first.key);
+    moved.persist();
+    expect(readFileSync(first.certFile, 'utf8')).toBe(moved.material.cert);
+    expect(statSync(first.keyFile).mode & 0o777).toBe(0o600);
   });
 
   it('fails with DATA_DIR_UNUSABLE when the data directory cannot be written', async () => {
