@@ -70,25 +70,45 @@ async function withPeer<T>(
   }
 }
 
-function allowOf(response: SipResponse): string[] {
+/** The entries of a comma-separated list header, over all its lines. */
+function listOf(response: SipResponse, name: string): string[] {
   return response.headers
-    .getAll('Allow')
+    .getAll(name)
     .flatMap((value) => value.split(','))
-    .map((method) => method.trim());
+    .map((entry) => entry.trim());
+}
+
+function allowOf(response: SipResponse): string[] {
+  return listOf(response, 'Allow');
 }
 
 const TRANSPORTS: WireTransport[] = ['UDP', 'TCP', 'WS'];
 
 describe.each(TRANSPORTS)('out-of-dialog requests over %s', (transport) => {
-  it('answers OPTIONS with 200, Allow and a To tag (§11.2, §8.2.6.2)', async () => {
+  it('answers OPTIONS with 200, a To tag, and Allow, Accept and Supported listing only what it implements (§11.2, §8.2.6.2)', async () => {
     await withPeer(transport, async (peer) => {
       peer.send(rawRequest(peer, { method: 'OPTIONS' }));
       const response = await peer.response('OPTIONS');
       expect(response.status).toBe(200);
-      expect(allowOf(response)).toEqual(
-        expect.arrayContaining(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER']),
+      expect(allowOf(response).sort()).toEqual(
+        ['ACK', 'BYE', 'CANCEL', 'INFO', 'INVITE', 'OPTIONS', 'REFER', 'REGISTER', 'UPDATE'].sort(),
       );
+      expect(response.headers.get('Accept')).toBe('application/sdp');
+      expect(listOf(response, 'Supported').sort()).toEqual(['norefersub', 'outbound']);
       expect(getTag(getTo(response))).toBeTruthy();
+    });
+  });
+
+  it('refuses a Require of the extensions it does not implement (path, gruu, replaces, timer) with 420 naming them', async () => {
+    await withPeer(transport, async (peer) => {
+      for (const tag of ['path', 'gruu', 'replaces', 'timer']) {
+        peer.send(rawRequest(peer, { method: 'OPTIONS', headers: [`Require: ${tag}`] }));
+        const response = await peer.response('OPTIONS');
+        expect(response.status, tag).toBe(420);
+        expect(response.headers.get('Unsupported')).toBe(tag);
+      }
+      peer.send(rawRequest(peer, { method: 'OPTIONS', headers: ['Require: norefersub'] }));
+      expect((await peer.response('OPTIONS')).status).toBe(200);
     });
   });
 

@@ -51,8 +51,14 @@ export const ALLOWED_METHODS = [
   'UPDATE',
   'REFER',
 ] as const;
-/** Option tags we advertise in Supported (§20.37) and accept in Require (§8.2.2.3). */
-const SUPPORTED_OPTION_TAGS = ['path', 'outbound', 'gruu', 'norefersub'] as const;
+/**
+ * Option tags we advertise in Supported (§20.37) and accept in Require (§8.2.2.3): only what is
+ * implemented. `outbound`: RFC 5626 flows (bindings keyed by instance and reg-id, requests over
+ * the registering flow, CRLF keep-alives); `norefersub`: RFC 4488 `Refer-Sub: false`. Not
+ * implemented, hence absent: `path` (RFC 3327, no Path stored as a route), `gruu` (RFC 5627),
+ * `replaces` (RFC 3891, a REFER with Replaces gets 501), `timer` (RFC 4028), `100rel` (RFC 3262).
+ */
+const SUPPORTED_OPTION_TAGS = ['outbound', 'norefersub'] as const;
 
 /** The option tags of the request's Require header(s) that we do not support (§8.2.2.3). */
 function unsupportedRequirements(request: SipRequest): string[] {
