@@ -7,6 +7,7 @@ const BENCHMARKS: Record<string, () => Promise<{ main(argv: readonly string[]): 
     'media-relay': () => import('./media-relay.js'),
     'sip-micro': () => import('./sip-micro.js'),
     mixer: () => import('./mixer.js'),
+    'websocketd-fanout': () => import('./websocketd-fanout.js'),
   };
 
 const [name, ...args] = process.argv.slice(2);

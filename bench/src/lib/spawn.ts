@@ -29,6 +29,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Called with standard output chunks; standard output is discarded when absent. */
   onStdout?: (text: string) => void;
+  /** Opens a Node IPC channel (`child.send` / `process.send`); the command must be node. */
+  ipc?: boolean;
 }
 
 const live = new Set<Spawned>();
@@ -44,7 +46,12 @@ export function spawnBounded(
     cwd: options.cwd,
     env: options.env ?? process.env,
     detached: true,
-    stdio: ['ignore', options.onStdout ? 'pipe' : 'ignore', 'pipe'],
+    stdio: [
+      'ignore',
+      options.onStdout ? 'pipe' : 'ignore',
+      'pipe',
+      ...(options.ipc ? (['ipc'] as const) : []),
+    ],
   });
   if (child.pid === undefined) {
     throw new Error(`cannot start ${command}`);
