@@ -21,7 +21,8 @@
  * (utime + stime, all threads) per event and the load average.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, prepareDataDir, REPO_ROOT, removeDir } from './lib/confab.js';
 import { cpuDelta, load1, machineInfo, processCpu } from './lib/proc.js';
@@ -51,6 +52,8 @@ export interface FanoutOptions {
   runs: number;
   sources: Source[];
   modes: Mode[];
+  /** Another build of @confab/server (its dist directory), e.g. the one before a change. */
+  serverModule: string | undefined;
   out: string | undefined;
 }
 
@@ -360,7 +363,17 @@ export async function runFanout(options: FanoutOptions): Promise<RunResult[]> {
   const rtpBase = 30000 + 2 * Math.floor(Math.random() * 5000);
   const host = new Peer(
     HOST_SCRIPT,
-    [JSON.stringify({ dataDir, sipPort, rtpPorts: [rtpBase, rtpBase + 99] })],
+    [
+      JSON.stringify({
+        dataDir,
+        sipPort,
+        rtpPorts: [rtpBase, rtpBase + 99],
+        staticDir: join(REPO_ROOT, 'apps/phone/dist'),
+        ...(options.serverModule === undefined
+          ? {}
+          : { serverModule: pathToFileURL(join(resolve(options.serverModule), 'index.js')).href }),
+      }),
+    ],
     3600_000,
   );
   const sipps: SippRun[] = [];
@@ -455,9 +468,13 @@ export async function runFanout(options: FanoutOptions): Promise<RunResult[]> {
       callId,
       ownerUuid: owner.userUuid,
     };
+    // A first real call_updated, which the `bus` source republishes.
+    await mute(context, true);
+    await mute(context, false);
     console.log(
       `${options.sockets} sockets in ${clients.length} processes, ${tokens.length} tokens of ` +
-        `one user; call ${callId}; server pid ${host.pid}`,
+        `one user; call ${callId}; server pid ${host.pid}` +
+        (options.serverModule === undefined ? '' : `; server build ${options.serverModule}`),
     );
     for (let run = 1; run <= options.runs; run++) {
       for (const source of options.sources) {
@@ -507,6 +524,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       runs: { type: 'string', default: '3' },
       sources: { type: 'string', default: 'rest,bus' },
       modes: { type: 'string', default: 'serial,burst' },
+      'server-dist': { type: 'string' },
       out: { type: 'string' },
     },
   });
@@ -530,6 +548,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     runs: Number(values.runs),
     sources: list(values.sources, ['rest', 'bus'] as const),
     modes: list(values.modes, ['serial', 'burst'] as const),
+    serverModule: values['server-dist'],
     out: values.out,
   };
   if (!(

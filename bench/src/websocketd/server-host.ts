@@ -13,20 +13,17 @@
  * - `{type: 'collect'}`: answers `{type: 'stamps', stamps}` (ns, as numbers);
  * - `{type: 'stop'}`: closes the server and exits.
  *
- * argv[2]: JSON `{dataDir, sipPort, rtpPorts}`.
+ * argv[2]: JSON `{dataDir, sipPort, rtpPorts, serverModule?, staticDir}`; `serverModule` is another
+ * build of @confab/server (e.g. the one before a change, to compare both in the same time window).
  */
-import {
-  defaultConfig,
-  startConfab,
-  startTelephony,
-  type BusMessage,
-  type EventBus,
-} from '@confab/server';
+import type { BusMessage, EventBus } from '@confab/server';
 
 interface HostArgs {
   dataDir: string;
   sipPort: number;
   rtpPorts: [number, number];
+  serverModule?: string;
+  staticDir: string;
 }
 
 type Command =
@@ -37,6 +34,9 @@ type Command =
   | { type: 'stop' };
 
 const args = JSON.parse(process.argv[2] ?? '{}') as HostArgs;
+const { defaultConfig, startConfab, startTelephony } = (await import(
+  args.serverModule ?? '@confab/server'
+)) as typeof import('@confab/server');
 const send = (message: unknown): void => {
   process.send?.(message);
 };
@@ -81,6 +81,7 @@ const config = {
 let telephonyBus: EventBus | undefined;
 const server = await startConfab(config, {
   print: () => undefined,
+  staticDir: args.staticDir,
   startTelephony: (options) => {
     telephonyBus = stampingBus(options.bus);
     return startTelephony({ ...options, bus: telephonyBus });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   encodeFrame,
+  encodeTextFrame,
   nextTokenCheckDelay,
   parseClientOperation,
   parseConnectionParameters,
@@ -107,6 +108,53 @@ describe('server frames', () => {
       data: { name: 'call_updated', data: { call_id: '1' } },
     });
   });
+});
+
+/** An independent reading of one unmasked frame (RFC 6455 §5.2). */
+function decodeFrame(frame: Buffer) {
+  const fin = (frame[0]! & 0x80) !== 0;
+  const rsv = frame[0]! & 0x70;
+  const opcode = frame[0]! & 0x0f;
+  const masked = (frame[1]! & 0x80) !== 0;
+  let length = frame[1]! & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    length = frame.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    length = Number(frame.readBigUInt64BE(2));
+    offset = 10;
+  }
+  return {
+    fin,
+    rsv,
+    opcode,
+    masked,
+    headerLength: offset,
+    payload: frame.subarray(offset),
+    length,
+  };
+}
+
+describe('encodeTextFrame (RFC 6455 §5.2)', () => {
+  it.each([
+    [0, 2],
+    [125, 2],
+    [126, 4],
+    [65535, 4],
+    [65536, 10],
+    [200_000, 10],
+  ])(
+    'frames a %i-byte payload as one final unmasked text frame with a %i-byte header',
+    (size, header) => {
+      const payload = Buffer.from('é'.repeat(size / 2) + 'x'.repeat(size % 2));
+      expect(payload.length).toBe(size);
+      const decoded = decodeFrame(encodeTextFrame(payload));
+      expect(decoded).toMatchObject({ fin: true, rsv: 0, opcode: 1, masked: false, length: size });
+      expect(decoded.headerLength).toBe(header);
+      expect(decoded.payload.equals(payload)).toBe(true);
+    },
+  );
 });
 
 describe('nextTokenCheckDelay (dynamic strategy, spec §8.5)', () => {

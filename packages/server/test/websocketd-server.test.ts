@@ -554,6 +554,62 @@ describe('event delivery (spec §8.4)', () => {
     expect(v2.events()[0]).toEqual(message);
   });
 
+  it('delivers events of every frame length intact to v1 and v2 sockets (direct frame writes)', async () => {
+    const v2 = await connect2();
+    await v2.start();
+    const token = await tokenOf('alice');
+    const v1 = client(`?token=${token.token}`);
+    await v1.start();
+    // Payload lengths in the 7-bit, 16-bit and 64-bit ranges of RFC 6455 §5.2.
+    const messages = [10, 500, 70_000].map((size) =>
+      event({ name: `sized_${size}`, data: { text: 'é'.repeat(size) } }),
+    );
+    await publishThenMark(v2, ...messages);
+    await v1.waitFor((f) => f.name === 'marker');
+    expect(v2.events().slice(0, 3)).toEqual(messages);
+    expect(v1.events().slice(0, 3)).toEqual(messages);
+  });
+
+  it('keeps event frames and operation replies in order on one socket', async () => {
+    const c = await connect2();
+    await c.start();
+    // A publisher on the bus answered by the socket's own operations: events written directly
+    // and replies sent through ws alternate on the same connection.
+    for (let i = 0; i < 100; i++) {
+      bus.publish(event({ name: `n${i}` }));
+      c.send({ op: 'ping', data: { payload: `p${i}` } });
+    }
+    await c.waitFor((f) => f.op === 'pong' && (f.data as { payload: string }).payload === 'p99');
+    const names = c.events().map((m) => m.name);
+    expect(names).toEqual(Array.from({ length: 100 }, (_x, i) => `n${i}`));
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  // Each session remembers its verdict for the last audience (name, tenant, users, ACL) it was
+  // offered: these publish two messages of one audience back to back, with the change between.
+  it('decides again for the same audience after a subscribe', async () => {
+    const c = await connect2();
+    await c.start('marker');
+    bus.publish(event());
+    c.send({ op: 'subscribe', data: { event_name: 'call_updated' } });
+    await c.waitFor((f) => f.op === 'subscribe', 3);
+    bus.publish(event());
+    await publishThenMark(c);
+    expect(c.events().map((m) => m.name)).toEqual(['call_updated', 'marker']);
+  });
+
+  it('decides again for the same audience after a token op', async () => {
+    const c = await connect2('alice');
+    await c.start('call_updated', 'marker');
+    bus.publish(event());
+    await c.waitFor((f) => f.op === 'event');
+    c.send({ op: 'token', data: { token: (await tokenOf('bob')).token } });
+    await c.waitFor((f) => f.op === 'token');
+    bus.publish(event());
+    await publishThenMark(c);
+    expect(c.events().map((m) => m.name)).toEqual(['call_updated', 'marker']);
+  });
+
   it('drops a message that cannot be serialised and keeps the sockets', async () => {
     const c = await connect2();
     await c.start();

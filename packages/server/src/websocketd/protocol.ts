@@ -157,6 +157,30 @@ export function wrapEventFrame(body: string): string {
 }
 
 /**
+ * A complete unmasked, unfragmented WebSocket text frame around `payload` (RFC 6455 §5.2: FIN +
+ * opcode 0x1; a server never masks, §5.1; the length in 7 bits, or 126 + 16 bits, or 127 + 64
+ * bits, §5.2 "Payload length"). Built once per event so that the same bytes go to every socket
+ * in a single write. `payload` must be valid UTF-8 (§8.1), as `Buffer.from(string)` gives.
+ */
+export function encodeTextFrame(payload: Buffer): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length <= 0xffff ? 4 : 10;
+  const frame = Buffer.allocUnsafeSlow(headerLength + length);
+  frame[0] = 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length <= 0xffff) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
+}
+
+/**
  * Delay until the next token check of the `dynamic` strategy (wazo-websocketd
  * `_DynamicIntervalAuthChecker`, spec §8.5), from the time left before the token expires.
  * Both in milliseconds.

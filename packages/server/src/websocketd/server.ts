@@ -2,10 +2,14 @@
  * The event websocket endpoint `/api/websocketd/` (wazo-websocketd, wazo spec §8): authenticates
  * each connection, then fans the event bus out to the sessions that want each message.
  *
- * Cost model (the goal is 1,000 sockets with p99 ≤ 10 ms from publish to receive): the hub holds
- * ONE bus subscription; per message it walks the started sessions only, each decision is a few
- * property lookups plus a cached ACL verdict, and the message is serialised at most once per
- * protocol version into a Buffer that every receiving socket shares.
+ * Cost model (the goal is 1,000 sockets with p99 ≤ 10 ms from publish to receive; figures in
+ * docs/benchmarks.md): the hub holds ONE bus subscription; per message it walks the started
+ * sessions only; a session decides once per distinct audience (name, tenant, user headers,
+ * required ACL — interned by the hub) and reuses that verdict for the next messages of the same
+ * audience; the message is serialised at most once per protocol version into one complete
+ * WebSocket frame, and that same Buffer is written to each receiving socket's connection in one
+ * write (no `ws` framing, no per-socket allocation in JavaScript). What remains per socket is the
+ * kernel's work for one TCP send.
  */
 import type { IncomingMessage } from 'node:http';
 import { InvalidStateError, silentLogger } from '@confab/core';
@@ -15,10 +19,16 @@ import type { BusMessage, EventBus } from '../events/bus.js';
 import {
   WEBSOCKETD_ACL,
   WebsocketdCloseCode,
+  encodeTextFrame,
   parseConnectionParameters,
   wrapEventFrame,
 } from './protocol.js';
-import { EventSession, type EventFrames, type SessionTokenVerifier } from './session.js';
+import {
+  EventSession,
+  type EventFrames,
+  type PreparedFrame,
+  type SessionTokenVerifier,
+} from './session.js';
 
 /** States of an {@link EventWebSocketServer}: `open` → `closed` (terminal). */
 export const EventWebSocketServerState = { Open: 'open', Closed: 'closed' } as const;
@@ -53,26 +63,26 @@ class LazyFrames implements EventFrames {
   readonly #logger: Logger;
   /** `null`: serialisation failed (logged once). */
   #body: string | null | undefined;
-  #v1: Buffer | undefined;
-  #v2: Buffer | undefined;
+  #v1: PreparedFrame | undefined;
+  #v2: PreparedFrame | undefined;
 
   constructor(message: BusMessage, logger: Logger) {
     this.#message = message;
     this.#logger = logger;
   }
 
-  v1(): Buffer | undefined {
+  v1(): PreparedFrame | undefined {
     if (this.#v1 === undefined) {
       const body = this.#serialise();
-      this.#v1 = body === null ? undefined : Buffer.from(body);
+      this.#v1 = body === null ? undefined : prepare(body);
     }
     return this.#v1;
   }
 
-  v2(): Buffer | undefined {
+  v2(): PreparedFrame | undefined {
     if (this.#v2 === undefined) {
       const body = this.#serialise();
-      this.#v2 = body === null ? undefined : Buffer.from(wrapEventFrame(body));
+      this.#v2 = body === null ? undefined : prepare(wrapEventFrame(body));
     }
     return this.#v2;
   }
@@ -89,6 +99,36 @@ class LazyFrames implements EventFrames {
     }
     return this.#body;
   }
+}
+
+function prepare(text: string): PreparedFrame {
+  const payload = Buffer.from(text);
+  return { payload, wire: encodeTextFrame(payload) };
+}
+
+/** Distinct audiences remembered before the table is reset (a bound, not a tuning knob). */
+const MAX_AUDIENCES = 4096;
+
+/**
+ * The key of everything {@link EventSession.wants} reads of a message: its name, tenant,
+ * required ACL (type included: only a string or `null` is ever granted) and the `user_uuid:*`
+ * headers set to `true`, in message order.
+ */
+export function audienceKey(message: BusMessage): string {
+  const headers: string[] = [];
+  const fields = message as unknown as Readonly<Record<string, unknown>>;
+  for (const key in fields) {
+    if (key.startsWith('user_uuid:') && fields[key] === true) {
+      headers.push(key);
+    }
+  }
+  const acl: unknown = message.required_acl;
+  return JSON.stringify([
+    message.name,
+    message.tenant_uuid,
+    typeof acl === 'string' || acl === null ? acl : `(${typeof acl})`,
+    headers,
+  ]);
 }
 
 /**
@@ -115,6 +155,8 @@ export class EventWebSocketServer {
   readonly #unsubscribe: () => void;
   readonly #stopRevocations: () => void;
   readonly #pingTimer: NodeJS.Timeout;
+  /** Audience key → the object sessions memoise their verdict against (see `offer`). */
+  readonly #audiences = new Map<string, object>();
 
   constructor(options: EventWebSocketServerOptions) {
     this.#tokens = options.tokens;
@@ -228,6 +270,10 @@ export class EventWebSocketServer {
       clock: this.#clock,
       maxBufferedBytes: this.#maxBufferedBytes,
       maxSubscriptions: this.#maxSubscriptions,
+      // The upgraded request's stream is the one `ws` writes to; prebuilt frames may go there
+      // directly as long as no extension rewrites frames (permessage-deflate is off on this
+      // endpoint, but a negotiated extension would make this path wrong, so it is checked).
+      connection: socket.extensions === '' ? request.socket : undefined,
     });
     if (session.state !== 'closed') {
       this.#sessions.add(session);
@@ -249,11 +295,36 @@ export class EventWebSocketServer {
       return;
     }
     const frames = new LazyFrames(message, this.#logger);
+    const audience = this.#audience(message);
     for (const session of this.#started) {
-      this.#guard(session, () => {
-        session.offer(message, frames);
-      });
+      // Inline rather than #guard: no closure per socket and message.
+      try {
+        session.offer(message, frames, audience);
+      } catch (err) {
+        this.#logger.error({ err }, 'event websocket failed');
+        session.close(WebsocketdCloseCode.InternalError, 'internal error');
+      }
     }
+  }
+
+  /** The interned audience of a message; `undefined` (no memo) if it has no usable key. */
+  #audience(message: BusMessage): object | undefined {
+    let key: string;
+    try {
+      key = audienceKey(message);
+    } catch {
+      // A foreign producer's junk (e.g. a BigInt tenant): every session decides on its own.
+      return undefined;
+    }
+    let audience = this.#audiences.get(key);
+    if (audience === undefined) {
+      if (this.#audiences.size >= MAX_AUDIENCES) {
+        this.#audiences.clear();
+      }
+      audience = {};
+      this.#audiences.set(key, audience);
+    }
+    return audience;
   }
 
   /** Runs `step` for one session; a failure closes that session (1011), never the others. */

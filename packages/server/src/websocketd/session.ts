@@ -45,15 +45,33 @@ export interface SessionTokenVerifier {
   on?(event: 'sessionDeleted', listener: (session: SessionInfo) => void): () => void;
 }
 
+/** One event message ready to go out, shared by every socket that receives it. */
+export interface PreparedFrame {
+  /** The text message (what `ws` would frame). */
+  readonly payload: Buffer;
+  /** The complete WebSocket frame around it (`encodeTextFrame`), written as is to connections. */
+  readonly wire: Buffer;
+}
+
 /**
  * The serialised forms of one bus message, computed on first use and shared by every socket
- * that receives it (one `JSON.stringify` per message, whatever the number of sockets).
+ * that receives it (one `JSON.stringify` and one frame per version, whatever the number of
+ * sockets).
  */
 export interface EventFrames {
   /** The v1 frame (the raw bus body), or `undefined` if the message cannot be serialised. */
-  v1(): Buffer | undefined;
+  v1(): PreparedFrame | undefined;
   /** The v2 frame (`{op: 'event', code: 0, data: body}`), or `undefined` likewise. */
-  v2(): Buffer | undefined;
+  v2(): PreparedFrame | undefined;
+}
+
+/**
+ * The byte stream under a WebSocket (the upgraded request's socket). Events are written to it
+ * directly, one prebuilt frame in one write, instead of through `ws`'s framing; only valid while
+ * no extension (permessage-deflate) transforms the socket's frames.
+ */
+export interface EventConnection {
+  write(chunk: Buffer): boolean;
 }
 
 /** The hub's side of a session (./server.ts). */
@@ -79,6 +97,8 @@ export interface EventSessionOptions {
   readonly maxBufferedBytes: number;
   /** Distinct event names a socket may subscribe to. */
   readonly maxSubscriptions: number;
+  /** Where event frames are written; without it they go through `socket.send`. */
+  readonly connection?: EventConnection | undefined;
 }
 
 /** How many required ACLs a session remembers the verdict of (call events repeat one ACL). */
@@ -101,6 +121,13 @@ export class EventSession {
   /** `user_uuid:<uuid>` of the current token: the header of events addressed to this user. */
   #userHeader: string;
   readonly #aclVerdicts = new Map<string, boolean>();
+  readonly #connection: EventConnection | undefined;
+  /**
+   * The delivery verdict of the last audience offered (see {@link EventSession.offer}); forgotten
+   * whenever the subscriptions or the token change.
+   */
+  #memoAudience: object | undefined;
+  #memoVerdict = false;
   #checkTimer: NodeJS.Timeout | undefined;
   /** A WebSocket ping went unanswered (see {@link EventSession.heartbeat}). */
   #awaitingPong = false;
@@ -115,6 +142,7 @@ export class EventSession {
     this.#maxBufferedBytes = options.maxBufferedBytes;
     this.#maxSubscriptions = options.maxSubscriptions;
     this.#token = options.token;
+    this.#connection = options.connection;
     this.#userHeader = `user_uuid:${options.token.userUuid}`;
 
     this.#socket.on('message', (data, isBinary) => {
@@ -148,14 +176,33 @@ export class EventSession {
    * Forwards a bus message if this socket should see it (spec §8.4): subscribed to its name,
    * of the token's tenant, addressed to the token's user or to everyone (`user_uuid:*`), and
    * granted by the token's ACL — a message without `required_acl` never is, `null` always is.
+   *
+   * `audience` stands for everything of the message that decision reads (name, tenant, user
+   * headers, required ACL): the hub gives the same object to consecutive messages that agree on
+   * all of it, and the session then reuses its previous verdict instead of deciding again.
    */
-  offer(message: BusMessage, frames: EventFrames): void {
-    if (this.#state !== EventSessionState.Started || !this.wants(message)) {
+  offer(message: BusMessage, frames: EventFrames, audience?: object): void {
+    if (this.#state !== EventSessionState.Started) {
+      return;
+    }
+    let verdict: boolean;
+    if (audience !== undefined && audience === this.#memoAudience) {
+      verdict = this.#memoVerdict;
+    } else {
+      verdict = this.wants(message);
+      this.#memoAudience = audience;
+      this.#memoVerdict = verdict;
+    }
+    if (!verdict) {
       return;
     }
     const frame = this.#version === 2 ? frames.v2() : frames.v1();
-    if (frame !== undefined) {
-      this.#send(frame);
+    if (frame !== undefined && this.#writable()) {
+      if (this.#connection === undefined) {
+        this.#socket.send(frame.payload, { binary: false });
+      } else {
+        this.#connection.write(frame.wire);
+      }
     }
   }
 
@@ -275,6 +322,7 @@ export class EventSession {
       }
       this.#subscriptions.add(eventName);
     }
+    this.#memoAudience = undefined;
     this.#replyUnlessStartedV1('subscribe');
   }
 
@@ -288,6 +336,7 @@ export class EventSession {
     this.#token = result.token;
     this.#userHeader = `user_uuid:${result.token.userUuid}`;
     this.#aclVerdicts.clear();
+    this.#memoAudience = undefined;
     this.#scheduleTokenCheck();
     this.#replyUnlessStartedV1('token');
   }
@@ -345,20 +394,29 @@ export class EventSession {
    * network cannot keep up): it is disconnected rather than letting the backlog grow without
    * limit. A close handshake would queue behind that backlog, so the socket is terminated.
    */
-  #send(frame: Buffer | string): void {
+  #send(frame: string): void {
+    if (this.#writable()) {
+      this.#socket.send(frame, { binary: false });
+    }
+  }
+
+  /** Open, and not over the backlog bound (a client over it is terminated here). */
+  #writable(): boolean {
     const socket = this.#socket;
     if (socket.readyState !== WebSocket.OPEN) {
-      return;
+      return false;
     }
-    if (socket.bufferedAmount > this.#maxBufferedBytes) {
+    // Counts the connection's own write queue too, so direct writes are bounded alike.
+    const buffered = socket.bufferedAmount;
+    if (buffered > this.#maxBufferedBytes) {
       this.#logger.warn(
-        { bufferedAmount: socket.bufferedAmount },
+        { bufferedAmount: buffered },
         'event websocket client is not reading: disconnecting it',
       );
       this.#terminate();
-      return;
+      return false;
     }
-    socket.send(frame, { binary: false });
+    return true;
   }
 
   #terminate(): void {
