@@ -30,6 +30,7 @@ import { runSipp } from './lib/sipp.js';
 import type { SippRun } from './lib/sipp.js';
 import { killChildrenOnExit, sleep, spawnBounded, within } from './lib/spawn.js';
 import type { Spawned } from './lib/spawn.js';
+import type { ClientKind } from './websocketd/client.js';
 
 const UAC_SCENARIO = join(REPO_ROOT, 'bench/sipp/uac-talk.xml');
 const UAS_SCENARIO = join(REPO_ROOT, 'tests/sipp/uas-answer.xml');
@@ -52,6 +53,8 @@ export interface FanoutOptions {
   runs: number;
   sources: Source[];
   modes: Mode[];
+  /** The client implementation (see ./websocketd/client.ts). */
+  client: ClientKind;
   /** Another build of @confab/server (its dist directory), e.g. the one before a change. */
   serverModule: string | undefined;
   out: string | undefined;
@@ -76,11 +79,15 @@ export interface RunResult {
   delivery: Distribution;
   /** Per event: the last socket's latency. */
   lastSocket: Distribution;
+  /** Per event: server stamp → the publication returned (every socket's write issued). */
+  fanout: Distribution;
   serverCpuMsPerEvent: number;
   clientCpuMsPerEvent: number;
   wallSeconds: number;
   load1Before: number;
   load1After: number;
+  /** Frames that arrived after the server's stamps were collected (not counted). */
+  extraFrames: number;
   badFrames: number;
 }
 
@@ -273,9 +280,13 @@ async function oneRun(context: Context, run: number, source: Source, mode: Mode)
   }
   // Every published event reaches every socket; the server's stamps say how many there were.
   let serverStamps: number[] = [];
-  const deadline = Date.now() + 30_000;
+  let serverEnds: number[] = [];
+  // A loaded machine can take long to publish a burst: wait for all of it, within bounds.
+  const deadline = Date.now() + 180_000;
   for (;;) {
-    serverStamps = (await host.request({ type: 'collect' }, 'stamps'))['stamps'] as number[];
+    const collected = await host.request({ type: 'collect' }, 'stamps');
+    serverStamps = collected['stamps'] as number[];
+    serverEnds = collected['ends'] as number[];
     if (serverStamps.length >= events || Date.now() > deadline) {
       break;
     }
@@ -290,6 +301,7 @@ async function oneRun(context: Context, run: number, source: Source, mode: Mode)
   const deliveries: number[] = [];
   const lastSocket = new Array<number>(serverStamps.length).fill(0);
   let badFrames = 0;
+  let extraFrames = 0;
   for (const client of clients) {
     const reply = await client.request({ type: 'collect' }, 'stamps');
     badFrames += reply['badFrames'] as number;
@@ -304,7 +316,7 @@ async function oneRun(context: Context, run: number, source: Source, mode: Mode)
         lastSocket[k] = Math.max(lastSocket[k]!, ms);
       }
       if (socketStamps.length > serverStamps.length) {
-        badFrames += socketStamps.length - serverStamps.length;
+        extraFrames += socketStamps.length - serverStamps.length;
       }
     }
   }
@@ -322,6 +334,9 @@ async function oneRun(context: Context, run: number, source: Source, mode: Mode)
     deliveries: deliveries.length,
     delivery: distribution(deliveries),
     lastSocket: distribution(lastSocket),
+    fanout: distribution(
+      serverEnds.slice(0, count).map((end, k) => (end - serverStamps[k]!) / 1e6),
+    ),
     serverCpuMsPerEvent:
       cpuBefore && cpuAfter && count > 0 ? (cpuDelta(cpuBefore, cpuAfter) * 1000) / count : NaN,
     clientCpuMsPerEvent: count > 0 ? (clientCpu * 1000) / count : NaN,
@@ -329,6 +344,7 @@ async function oneRun(context: Context, run: number, source: Source, mode: Mode)
     load1Before,
     load1After,
     badFrames,
+    extraFrames,
   };
   return result;
 }
@@ -344,10 +360,12 @@ export function formatRow(r: RunResult): string {
     `events ${String(r.events).padStart(4)}`,
     `delivery p50/p90/p99/max ${f2(d.p50)}/${f2(d.p90)}/${f2(d.p99)}/${f1(d.max)} ms`,
     `last-socket p50/p99 ${f2(l.p50)}/${f2(l.p99)} ms`,
+    `server fan-out p50/p99 ${f2(r.fanout.p50)}/${f2(r.fanout.p99)} ms`,
     `server CPU ${f2(r.serverCpuMsPerEvent)} ms/event`,
     `clients ${f2(r.clientCpuMsPerEvent)} ms/event`,
     `load ${r.load1Before.toFixed(1)}→${r.load1After.toFixed(1)}`,
     r.badFrames > 0 ? `BAD FRAMES ${r.badFrames}` : '',
+    r.extraFrames > 0 ? `(${r.extraFrames} late frames ignored)` : '',
   ]
     .filter((s) => s !== '')
     .join(' | ');
@@ -448,7 +466,7 @@ export async function runFanout(options: FanoutOptions): Promise<RunResult[]> {
         { length: count },
         (_x, i) => tokens[(p * perProcess + i) % tokens.length]!,
       );
-      client.send({ type: 'open', url: wsUrl, tokens: mine });
+      client.send({ type: 'open', url: wsUrl, tokens: mine, kind: options.client });
       clients.push(client);
     }
     for (const client of clients) {
@@ -473,7 +491,7 @@ export async function runFanout(options: FanoutOptions): Promise<RunResult[]> {
     await mute(context, false);
     console.log(
       `${options.sockets} sockets in ${clients.length} processes, ${tokens.length} tokens of ` +
-        `one user; call ${callId}; server pid ${host.pid}` +
+        `one user; ${options.client} clients; call ${callId}; server pid ${host.pid}` +
         (options.serverModule === undefined ? '' : `; server build ${options.serverModule}`),
     );
     for (let run = 1; run <= options.runs; run++) {
@@ -525,6 +543,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       sources: { type: 'string', default: 'rest,bus' },
       modes: { type: 'string', default: 'serial,burst' },
       'server-dist': { type: 'string' },
+      client: { type: 'string', default: 'ws' },
       out: { type: 'string' },
     },
   });
@@ -548,6 +567,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     runs: Number(values.runs),
     sources: list(values.sources, ['rest', 'bus'] as const),
     modes: list(values.modes, ['serial', 'burst'] as const),
+    client: list(values.client, ['ws', 'raw'] as const)[0]!,
     serverModule: values['server-dist'],
     out: values.out,
   };

@@ -10,7 +10,8 @@
  * - `{type: 'publish'}`: publish a copy of the last `call_updated` straight on the bus (the
  *   "bus" source, which leaves out HTTP and call control);
  * - `{type: 'burst', count, intervalMs}`: the same, `count` times at a fixed interval;
- * - `{type: 'collect'}`: answers `{type: 'stamps', stamps}` (ns, as numbers);
+ * - `{type: 'collect'}`: answers `{type: 'stamps', stamps, ends}` (ns, as numbers; `ends`: when
+ *   the publication returned, i.e. the synchronous fan-out had issued every write);
  * - `{type: 'stop'}`: closes the server and exits.
  *
  * argv[2]: JSON `{dataDir, sipPort, rtpPorts, serverModule?, staticDir}`; `serverModule` is another
@@ -43,19 +44,26 @@ const send = (message: unknown): void => {
 
 let observedHeader: string | undefined;
 let stamps: number[] = [];
+/** When `publish` returned: the in-process fan-out is synchronous, every write was issued. */
+let ends: number[] = [];
 let lastUpdate: BusMessage | undefined;
 
 /** The bus as the telephony core sees it: stamps, then publishes on the real bus. */
 function stampingBus(bus: EventBus): EventBus {
   return {
     publish(message: BusMessage): void {
+      let observed = false;
       if (message.name === 'call_updated') {
         if (observedHeader !== undefined && message[observedHeader as `user_uuid:${string}`]) {
+          observed = true;
           stamps.push(Number(process.hrtime.bigint()));
         }
         lastUpdate = message;
       }
       bus.publish(message);
+      if (observed) {
+        ends.push(Number(process.hrtime.bigint()));
+      }
     },
     subscribe: (handler) => bus.subscribe(handler),
     close: () => bus.close(),
@@ -100,6 +108,7 @@ process.on('message', (raw) => {
     case 'observe':
       observedHeader = `user_uuid:${command.userUuid}`;
       stamps = [];
+      ends = [];
       send({ type: 'observing' });
       return;
     case 'publish':
@@ -116,7 +125,7 @@ process.on('message', (raw) => {
       return;
     }
     case 'collect':
-      send({ type: 'stamps', stamps });
+      send({ type: 'stamps', stamps, ends });
       return;
     case 'stop':
       void server.close().then(() => process.exit(0));
