@@ -251,6 +251,27 @@ describe('calld ad-hoc conferences on a real server', () => {
     expect(notMine.status).toBe(404);
   });
 
+  it('answers the collection’s other methods 405 with Allow: POST, as wazo-calld does (the real SDK’s isAhHocConferenceAPIEnabled sends HEAD)', async () => {
+    const [alice] = await people('alice');
+    for (const method of ['HEAD', 'GET', 'PUT', 'PATCH', 'DELETE']) {
+      for (const token of [alice!.token, '']) {
+        const response = await fetch(`${confab.origin}${ADHOC}`, {
+          method,
+          headers: token === '' ? {} : { 'x-auth-token': token },
+        });
+        expect(response.status, `${method} ${token === '' ? 'without' : 'with'} token`).toBe(405);
+        expect(response.headers.get('allow')).toBe('POST');
+        if (method !== 'HEAD') {
+          expect(await response.json()).toMatchObject({ error_id: 'method-not-allowed' });
+        }
+      }
+    }
+    // POST still routes to the create handler.
+    expect((await world.create(alice!, '1.4242', [])).body).toMatchObject({
+      error_id: 'host-call-not-found',
+    });
+  });
+
   it('refuses bad create requests in the spec order, with its error ids, and changes nothing', async () => {
     const [alice, bob, dave, erin, frank] = await people('alice', 'bob', 'dave', 'erin', 'frank');
     const toBob = await world.call(alice!, bob!);

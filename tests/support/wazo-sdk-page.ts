@@ -84,6 +84,18 @@ export interface WazoCallView {
   sipStatus: string;
 }
 
+/** A plain view of the page's current `AdHocAPIConference` of the real SDK. */
+export interface WazoConferenceView {
+  conferenceId: string;
+  started: boolean;
+  finished: boolean;
+  paused: boolean;
+  /** `getId()` (SIP Call-ID) of the host CallSession. */
+  hostId: string;
+  /** Keys of `participants`: the remote calld call ids (talking-to ids). */
+  participantKeys: string[];
+}
+
 /**
  * Page-side glue, plain JavaScript (added as a script after the bundle). It uses only the simple
  * API's documented members. Listeners are added AFTER `Wazo.Phone.connect()`: the original's
@@ -130,6 +142,32 @@ const GLUE_SOURCE = String.raw`
     return cs;
   };
   const bus = [];
+  let conference = null;
+  const conferenceEvents = [];
+  const conferenceView = () => conference && {
+    conferenceId: conference.conferenceId, started: conference.started, finished: conference.finished,
+    paused: conference.paused, hostId: conference.host.getId(),
+    participantKeys: Object.keys(conference.participants),
+  };
+  // What an app does with the conference events Wazo.Websocket relays (spec §7.4): on
+  // participant_left it drops participants[call_id] itself, because the SDK's
+  // participantHasLeft(leaver) deletes participants[leaver.getId()], a SIP Call-ID that never
+  // matches the talking-to keys (§7.2, a bug of the original); on deleted it drops the object.
+  const listenToConferences = () => {
+    for (const name of ['conference_adhoc_created', 'conference_adhoc_participant_joined',
+      'conference_adhoc_participant_left', 'conference_adhoc_deleted']) {
+      Wazo.Websocket.on(name, (event) => {
+        const data = (event && event.data) || {};
+        conferenceEvents.push(name + (data.call_id === undefined ? '' : ' ' + data.call_id));
+        if (!conference || data.conference_id !== conference.conferenceId) { return; }
+        if (name === 'conference_adhoc_participant_left') {
+          delete conference.participants[data.call_id];
+        } else if (name === 'conference_adhoc_deleted') {
+          conference = null;
+        }
+      });
+    }
+  };
   window.__wazoCompat = {
     events,
     bus,
@@ -154,6 +192,7 @@ const GLUE_SOURCE = String.raw`
           }
         });
       }
+      listenToConferences();
       const lines = (s.profile && s.profile.sipLines) || [];
       const webRtc = s.primaryWebRtcLine();
       return {
@@ -162,8 +201,8 @@ const GLUE_SOURCE = String.raw`
         webRtcLine: webRtc ? webRtc.username : null, engineVersion: s.engineVersion || null,
       };
     },
-    async connect() {
-      await Wazo.Phone.connect({ media: { audio: true, video: false } });
+    async connect(audio) {
+      await Wazo.Phone.connect({ media: { audio: audio || true, video: false } });
       for (const key of Object.keys(Wazo.Phone)) {
         const name = Wazo.Phone[key];
         if (key.startsWith('ON_') && typeof name === 'string') {
@@ -202,6 +241,38 @@ const GLUE_SOURCE = String.raw`
     remoteStream: (id) => Wazo.Phone.getRemoteStream(session(id)),
     async stats(id) { return Wazo.Phone.getStats(session(id)); },
     remoteAudioElements: () => document.querySelectorAll('audio[id^="audio-"]').length,
+    talkingTo: (id) => session(id).getTalkingToIds(),
+    callIdOf: (id) => session(id).callId || '',
+    // Ad-hoc conferences (spec §6–7): the app keeps the latest AdHocAPIConference, replacing its
+    // reference after each mutator as the SDK's immutable style expects (§7.5).
+    conferenceEvents,
+    async startConference(hostId, otherIds) {
+      conference = await Wazo.Phone.startConference(session(hostId), otherIds.map(session));
+      return conferenceView();
+    },
+    async addToConference(id) {
+      conference = await conference.addParticipant(session(id));
+      return conferenceView();
+    },
+    async removeFromConference(id) {
+      conference = await conference.removeParticipant(session(id));
+      return conferenceView();
+    },
+    // resume() re-INVITEs the host leg without waiting (phone.resume is not awaited by the SDK).
+    resumeConference() {
+      conference = conference.resume();
+      return conferenceView();
+    },
+    async hangupConference() {
+      conference = await conference.hangup();
+      const result = conferenceView();
+      // Workaround (spec §7.2): hangup() passes \`participant: []\` (a typo), so the finished
+      // conference still lists its participants; the app drops the whole object instead.
+      conference = null;
+      return result;
+    },
+    conferenceView: () => conferenceView(),
+    adhocApiEnabled: () => Wazo.getApiClient().calld.isAhHocConferenceAPIEnabled(),
   };
 })();
 `;
@@ -218,7 +289,7 @@ declare global {
         password: string,
         clientId: string,
       ): Promise<WazoLoginInfo>;
-      connect(): Promise<void>;
+      connect(audio?: MediaTrackConstraints): Promise<void>;
       isRegistered(): boolean;
       call(number: string): Promise<WazoCallView>;
       accept(id: string): Promise<string | null>;
@@ -237,6 +308,16 @@ declare global {
       remoteStream(id: string): MediaStream | null;
       stats(id: string): Promise<RTCStatsReport | null | undefined>;
       remoteAudioElements(): number;
+      talkingTo(id: string): string[];
+      callIdOf(id: string): string;
+      conferenceEvents: string[];
+      startConference(hostId: string, otherIds: string[]): Promise<WazoConferenceView>;
+      addToConference(id: string): Promise<WazoConferenceView>;
+      removeFromConference(id: string): Promise<WazoConferenceView>;
+      resumeConference(): WazoConferenceView;
+      hangupConference(): Promise<WazoConferenceView>;
+      conferenceView(): WazoConferenceView | null;
+      adhocApiEnabled(): Promise<boolean>;
     };
   }
 }
@@ -411,9 +492,12 @@ export class WazoSdkPage {
     return this.page.evaluate(() => window.__wazoCompat.logout());
   }
 
-  /** `Wazo.Phone.connect()`, then waits for the SIP registration (connect does not, spec §3.1). */
-  async connect(timeout = DEFAULT_TIMEOUT): Promise<void> {
-    await this.page.evaluate(() => window.__wazoCompat.connect());
+  /**
+   * `Wazo.Phone.connect()`, then waits for the SIP registration (connect does not, spec §3.1).
+   * `audio`: the `media.audio` constraints (the SDK uses them only with a `deviceId.exact`).
+   */
+  async connect(timeout = DEFAULT_TIMEOUT, audio?: MediaTrackConstraints): Promise<void> {
+    await this.page.evaluate((a) => window.__wazoCompat.connect(a), audio);
     await this.page.waitForFunction(() => window.__wazoCompat.isRegistered(), undefined, {
       timeout,
     });
@@ -482,6 +566,57 @@ export class WazoSdkPage {
       { timeout },
     );
     return (await handle.jsonValue())!;
+  }
+
+  /** `callSession.getTalkingToIds()` (filled from calld's view, see the glue). */
+  talkingTo(id: string): Promise<string[]> {
+    return this.page.evaluate((i) => window.__wazoCompat.talkingTo(i), id);
+  }
+
+  /** `callSession.callId`: calld's id of our own leg ('' while unknown). */
+  callIdOf(id: string): Promise<string> {
+    return this.page.evaluate((i) => window.__wazoCompat.callIdOf(i), id);
+  }
+
+  /** `Wazo.Phone.startConference(host, others)` (POST calld `…/conferences/adhoc`). */
+  startConference(hostId: string, otherIds: readonly string[]): Promise<WazoConferenceView> {
+    const args: [string, string[]] = [hostId, [...otherIds]];
+    return this.page.evaluate(([h, o]) => window.__wazoCompat.startConference(h, o), args);
+  }
+
+  /** `conference.addParticipant(callSession)` (PUT `…/participants/{talking-to id}`). */
+  addToConference(id: string): Promise<WazoConferenceView> {
+    return this.page.evaluate((i) => window.__wazoCompat.addToConference(i), id);
+  }
+
+  /** `conference.removeParticipant(callSession)` (DELETE `…/participants/{talking-to id}`). */
+  removeFromConference(id: string): Promise<WazoConferenceView> {
+    return this.page.evaluate((i) => window.__wazoCompat.removeFromConference(i), id);
+  }
+
+  /** `conference.resume()`: re-INVITEs the host leg off hold (not awaited by the SDK). */
+  resumeConference(): Promise<WazoConferenceView> {
+    return this.page.evaluate(() => window.__wazoCompat.resumeConference());
+  }
+
+  /** `conference.hangup()` (DELETE `…/adhoc/{id}`); the app then drops the object. */
+  hangupConference(): Promise<WazoConferenceView> {
+    return this.page.evaluate(() => window.__wazoCompat.hangupConference());
+  }
+
+  /** The app's current conference object (null once deleted or hung up). */
+  conferenceView(): Promise<WazoConferenceView | null> {
+    return this.page.evaluate(() => window.__wazoCompat.conferenceView());
+  }
+
+  /** The SDK's deprecated `calld.isAhHocConferenceAPIEnabled()` (HEAD on the collection). */
+  adhocApiEnabled(): Promise<boolean> {
+    return this.page.evaluate(() => window.__wazoCompat.adhocApiEnabled());
+  }
+
+  /** Conference events relayed by `Wazo.Websocket`, as `name call_id` strings. */
+  conferenceEvents(): Promise<string[]> {
+    return this.page.evaluate(() => window.__wazoCompat.conferenceEvents);
   }
 
   remoteAudioElementCount(): Promise<number> {

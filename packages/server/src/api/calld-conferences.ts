@@ -22,7 +22,7 @@
  * and line number), its join time, whether it is talking (the mixer's talk detection) and
  * whether it is muted (server-side mute: its audio is not mixed).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '@confab/core';
 import type { TokenService } from '../auth/tokens.js';
 import { formatIsoTime } from '../calls/call-view.js';
@@ -220,6 +220,30 @@ export function registerConferenceRoutes(
       return reply.code(201).send({ conference_id: conference.id });
     },
   );
+
+  // The collection defines only POST. wazo-calld answers its other methods 405, and the
+  // SDK's deprecated `isAhHocConferenceAPIEnabled()` sends HEAD here, reading anything but a 2xx
+  // as "no ad-hoc API" (spec §11.8). RFC 9110 §15.5.6: a 405 lists the allowed methods in Allow.
+  const notAllowed = {
+    schema: describe(
+      'Not allowed: ad-hoc conferences are created with POST (405 with Allow, as wazo-calld)',
+      {},
+      { description: 'Also what the SDK’s deprecated `isAhHocConferenceAPIEnabled()` probes.' },
+    ),
+    handler: (_request: FastifyRequest, reply: FastifyReply): never => {
+      void reply.header('allow', 'POST');
+      throw new ApiError('METHOD_NOT_ALLOWED', { details: { allow: ['POST'] } });
+    },
+  };
+  // HEAD is a route of its own (the SDK's probe), not the implicit HEAD of the GET one.
+  app.route({ method: 'HEAD', url: base, ...notAllowed });
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: base,
+    exposeHeadRoute: false,
+    ...notAllowed,
+    handler: (request, reply) => notAllowed.handler(request, reply),
+  });
 
   app.get<{ Params: ConferenceParams }>(
     `${base}/:conference_id`,

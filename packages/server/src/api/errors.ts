@@ -78,6 +78,12 @@ export const API_ERRORS = {
   // APIException (xivo.rest_api_helpers and xivo.http_exceptions).
   ROUTE_NOT_FOUND: { status: 404, errorId: 'not-found', message: 'Not found', shape: 'api' },
   UNAUTHORIZED: { status: 401, errorId: 'unauthorized', message: 'Unauthorized', shape: 'api' },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    errorId: 'method-not-allowed',
+    message: 'The method is not allowed for the requested URL',
+    shape: 'api',
+  },
   TOKEN_WITH_USER_UUID_REQUIRED: {
     status: 400,
     errorId: 'token-with-user-uuid-required',
