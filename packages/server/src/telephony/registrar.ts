@@ -18,6 +18,7 @@ import {
   type NameAddr,
   type ServerTransaction,
   type SipUri,
+  type TransportProtocol,
 } from '@confab/sip';
 import type { Line } from '../store/types.js';
 import type { SipStack } from '../sip/stack.js';
@@ -276,10 +277,15 @@ function bindingKey(contact: NameAddr): string {
  * Where requests for a contact go.
  * - Connection-oriented transports (TCP, WS, WSS): the connection the REGISTER came on
  *   (RFC 5626 §5.3, RFC 7118 §5) — WebSocket clients cannot be reached any other way.
- * - UDP with RFC 5626 outbound (`;ob` or reg-id): the flow the REGISTER came on.
- * - UDP with an IP-literal Contact: that address (RFC 3261 §10, §16.5) — unless the Contact is a
- *   private address while the REGISTER came from elsewhere, which means a NAT is in between:
- *   then the source address, as NAT-aware PBXes do (rport/comedia style).
+ * - UDP with RFC 5626 outbound (`;ob` or reg-id): the flow the REGISTER came on, whatever
+ *   transport the Contact names (the flow is the way back through the NAT).
+ * - UDP with an IP-literal Contact: that address (RFC 3261 §10, §16.5), over the transport the
+ *   Contact URI names (RFC 3263 §4.1, RFC 3261 §19.1.4, §18.1.1): `transport=tcp` is reached by
+ *   a TCP connection we open, `sips:`/`transport=tls` over TLS and `transport=ws|wss` over a
+ *   WebSocket — neither of which we can open (no TLS client; RFC 7118 §5), so those requests fail
+ *   with a transport error rather than reach a port that expects another transport — unless the
+ *   Contact is a private address while the REGISTER came from elsewhere, which means a NAT is
+ *   in between: then the source address, as NAT-aware PBXes do (rport/comedia style).
  * - UDP with a host name: the source address (we do not resolve DNS here; deliberate limitation).
  */
 export function targetFlow(contact: NameAddr, flow: Flow): Flow {
@@ -296,7 +302,28 @@ export function targetFlow(contact: NameAddr, flow: Flow): Flow {
   if (host !== flow.remoteAddress && isPrivateIpv4(host) && !isPrivateIpv4(flow.remoteAddress)) {
     return flow;
   }
-  return { protocol: 'UDP', remoteAddress: host, remotePort: contact.uri.port ?? 5060 };
+  const protocol = contactTransport(contact);
+  // §19.1.2: the default port is 5061 for TLS (sips), 5060 otherwise.
+  const port = contact.uri.port ?? (protocol === 'TLS' || protocol === 'WSS' ? 5061 : 5060);
+  return { protocol, remoteAddress: host, remotePort: port };
+}
+
+/** The transport a Contact URI asks for (RFC 3263 §4.1): its `transport` parameter, TLS for sips. */
+function contactTransport(contact: NameAddr): TransportProtocol {
+  const transport = contact.uri.params.get('transport')?.toLowerCase();
+  switch (transport) {
+    case 'tcp':
+      return contact.uri.scheme === 'sips' ? 'TLS' : 'TCP';
+    case 'tls':
+      return 'TLS';
+    case 'ws':
+      return 'WS';
+    case 'wss':
+      return 'WSS';
+    default:
+      // udp, absent or unknown (§19.1.4 gives no other default).
+      return contact.uri.scheme === 'sips' ? 'TLS' : 'UDP';
+  }
 }
 
 function isIpLiteral(host: string): boolean {
