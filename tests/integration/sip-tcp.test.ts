@@ -69,7 +69,7 @@ describe('register and call over TCP (sipp -t t1 / -t tn)', () => {
     ['t1', 'one connection'],
   ] as const)(
     'a caller over TCP (-t %s, %s) reaches a phone registered over TCP through its registration connection, and the binding goes when that connection closes',
-    async (mode) => {
+    async (mode, _description) => {
       nextExtension += 1;
       const callee = await addUser(test.server, `tcp${nextExtension}`, String(nextExtension));
       const before = statsOf(test);

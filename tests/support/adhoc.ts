@@ -105,7 +105,11 @@ export class AdhocWorld {
   readonly sinks: ToneSink[] = [];
   readonly busEvents: BusMessage[] = [];
 
-  constructor(readonly confab: TestConfab) {}
+  readonly confab: TestConfab;
+
+  constructor(confab: TestConfab) {
+    this.confab = confab;
+  }
 
   async person(name: string, frequency: number): Promise<Person> {
     const user = await this.confab.addUser({ firstname: name, lastname: 'Adhoc' });
