@@ -12,6 +12,7 @@ import { audioLevelOctet } from '../rtp/extensions.js';
 import type { RtpPacket } from '../rtp/packet.js';
 import type { AudioCodec, BridgePort, Clock } from '../bridge/types.js';
 import { JitterBuffer, JitterStatus, type JitterBufferOptions } from './jitter-buffer.js';
+import { Limiter } from './limiter.js';
 import {
   energyLevel,
   TalkDetector,
@@ -131,6 +132,10 @@ interface Participant {
   upsampledLastTick: boolean;
   /** Own encoder for mix-minus-self. */
   encoder: AudioEncoder | undefined;
+  /** Limiter of the own mix-minus-self stream. */
+  readonly limiter: Limiter;
+  /** The own mix-minus-self was sent last tick (else the port heard the shared mix). */
+  ownLastTick: boolean;
   /** 48 → 8 kHz of the own mix for G.711. */
   downsampler: Resampler | undefined;
   /** This tick: decoded samples at the codec rate, or undefined. */
@@ -202,6 +207,8 @@ export class Mixer extends TypedEmitter<MixerEvents> {
   /** The full mix (float sum of the mixed inputs). */
   readonly #sum = new Float32Array(FRAME);
   readonly #full = new Int16Array(FRAME);
+  /** Limiter of the shared full mix (each mix-minus-self has its own: {@link Participant}). */
+  readonly #fullLimiter = new Limiter();
   readonly #own = new Int16Array(FRAME);
   /** The full mix at 8 kHz, shared by the G.711 listeners. */
   readonly #sharedDownsampler = new Resampler({ inputRate: 48000, outputRate: 8000 });
@@ -303,6 +310,8 @@ export class Mixer extends TypedEmitter<MixerEvents> {
       upsampler: undefined,
       upsampledLastTick: false,
       encoder: undefined,
+      limiter: new Limiter(),
+      ownLastTick: false,
       downsampler: undefined,
       raw: undefined,
       frame: undefined,
@@ -551,7 +560,7 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     for (const p of this.#participants) {
       p.upsampledLastTick = p.mixed && p.codec.name !== 'opus';
     }
-    clampInto(sum, undefined, this.#full);
+    this.#fullLimiter.process(sum, undefined, this.#full);
     this.#full8 = undefined;
     this.#groups.opus.payload = undefined;
     this.#groups.PCMU.payload = undefined;
@@ -562,11 +571,17 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     for (const p of this.#participants) {
       if (p.held || !p.port.wantsMedia) {
         p.suppressed = true;
+        p.ownLastTick = false;
         continue;
       }
       let payload: Uint8Array;
+      const own = p.mixed;
+      const ownLastTick = p.ownLastTick;
+      p.ownLastTick = own;
       try {
-        payload = p.mixed ? this.#encodeOwn(p) : this.#encodeShared(this.#groups[p.codec.name]);
+        payload = own
+          ? this.#encodeOwn(p, ownLastTick)
+          : this.#encodeShared(this.#groups[p.codec.name]);
       } catch (error) {
         this.#fail(p, error);
         continue;
@@ -609,9 +624,13 @@ export class Mixer extends TypedEmitter<MixerEvents> {
   }
 
   /** Mix-minus-self of a mixed input, through its own encoder. */
-  #encodeOwn(p: Participant): Uint8Array {
+  #encodeOwn(p: Participant, ownLastTick: boolean): Uint8Array {
     const own = this.#own;
-    clampInto(this.#sum, p.frame, own);
+    if (!ownLastTick) {
+      // It heard the shared mix until now: go on from that stream's gain.
+      p.limiter.continueFrom(this.#fullLimiter);
+    }
+    p.limiter.process(this.#sum, p.frame, own);
     let payload: Uint8Array;
     if (p.codec.name === 'opus') {
       p.encoder ??= createEncoder(p.codec, this.#codecOptions);
@@ -661,18 +680,3 @@ export class Mixer extends TypedEmitter<MixerEvents> {
 }
 
 const OPUS_CODEC: AudioCodec = { name: 'opus', payloadType: 111, clockRate: 48000, channels: 1 };
-
-/** `out[i] = clamp16(sum[i] − (minus?.[i] ?? 0))`. */
-function clampInto(sum: Float32Array, minus: Int16Array | undefined, out: Int16Array): void {
-  if (minus === undefined) {
-    for (let i = 0; i < FRAME; i++) {
-      const v = sum[i]!;
-      out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-    }
-  } else {
-    for (let i = 0; i < FRAME; i++) {
-      const v = sum[i]! - minus[i]!;
-      out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-    }
-  }
-}
