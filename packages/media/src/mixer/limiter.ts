@@ -58,30 +58,7 @@ export class Limiter {
 
   /** `out = limit(sum − minus)` for one 960-sample frame; allocation-free. */
   process(sum: Float32Array, minus: Int16Array | undefined, out: Int16Array): void {
-    // Pass 1: the frame's extremes.
-    let hi = 0;
-    let lo = 0;
-    if (minus === undefined) {
-      for (let i = 0; i < FRAME; i++) {
-        const v = sum[i]!;
-        if (v > hi) {
-          hi = v;
-        } else if (v < lo) {
-          lo = v;
-        }
-      }
-    } else {
-      for (let i = 0; i < FRAME; i++) {
-        const v = sum[i]! - minus[i]!;
-        if (v > hi) {
-          hi = v;
-        } else if (v < lo) {
-          lo = v;
-        }
-      }
-    }
-    // −32768 is in range, so the negative peak counts one less.
-    const peak = hi > -lo - 1 ? hi : -lo - 1;
+    const peak = minus === undefined ? peakOf(sum) : peakOfDifference(sum, minus);
     const from = this.#gain;
     this.#previousGain = from;
     this.#previousEnvelope = this.#envelope;
@@ -94,28 +71,90 @@ export class Limiter {
     if (from === 1 && to === 1) {
       // In range and not releasing: a plain copy (the values are integers).
       if (minus === undefined) {
-        for (let i = 0; i < FRAME; i++) {
-          out[i] = sum[i]!;
-        }
+        copy(sum, out);
       } else {
-        for (let i = 0; i < FRAME; i++) {
-          out[i] = sum[i]! - minus[i]!;
-        }
+        copyDifference(sum, minus, out);
       }
       return;
     }
     // Attack over ATTACK samples, release over the whole frame; then hold `to`.
     const ramp = to < from ? ATTACK : FRAME;
-    const step = (to - from) / ramp;
-    let g = from;
-    for (let i = 0; i < FRAME; i++) {
-      if (i < ramp) {
-        g += step;
-      } else {
-        g = to;
-      }
-      const v = (minus === undefined ? sum[i]! : sum[i]! - minus[i]!) * g;
-      out[i] = v > MAX ? MAX : v < -32768 ? -32768 : v;
+    if (minus === undefined) {
+      scale(sum, out, from, to, ramp);
+    } else {
+      scaleDifference(sum, minus, out, from, to, ramp);
     }
+  }
+}
+
+/**
+ * `out = clamp16(sum · g)`, g going linearly from `from` to `to` over the first `ramp` samples,
+ * then `to`.
+ */
+function scale(sum: Float32Array, out: Int16Array, from: number, to: number, ramp: number): void {
+  const step = (to - from) / ramp;
+  let g = from;
+  for (let i = 0; i < ramp; i++) {
+    g += step;
+    const v = sum[i]! * g;
+    out[i] = v > MAX ? MAX : v < -32768 ? -32768 : v;
+  }
+  // After the ramp the gain fits the envelope: no clamp needed.
+  for (let i = ramp; i < FRAME; i++) {
+    out[i] = sum[i]! * to;
+  }
+}
+
+function scaleDifference(
+  sum: Float32Array,
+  minus: Int16Array,
+  out: Int16Array,
+  from: number,
+  to: number,
+  ramp: number,
+): void {
+  const step = (to - from) / ramp;
+  let g = from;
+  for (let i = 0; i < ramp; i++) {
+    g += step;
+    const v = (sum[i]! - minus[i]!) * g;
+    out[i] = v > MAX ? MAX : v < -32768 ? -32768 : v;
+  }
+  for (let i = ramp; i < FRAME; i++) {
+    out[i] = (sum[i]! - minus[i]!) * to;
+  }
+}
+
+function peakOf(sum: Float32Array): number {
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < FRAME; i++) {
+    const v = sum[i]!;
+    hi = v > hi ? v : hi;
+    lo = v < lo ? v : lo;
+  }
+  return hi > -lo - 1 ? hi : -lo - 1;
+}
+
+function peakOfDifference(sum: Float32Array, minus: Int16Array): number {
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < FRAME; i++) {
+    const v = sum[i]! - minus[i]!;
+    hi = v > hi ? v : hi;
+    lo = v < lo ? v : lo;
+  }
+  return hi > -lo - 1 ? hi : -lo - 1;
+}
+
+function copy(sum: Float32Array, out: Int16Array): void {
+  for (let i = 0; i < FRAME; i++) {
+    out[i] = sum[i]!;
+  }
+}
+
+function copyDifference(sum: Float32Array, minus: Int16Array, out: Int16Array): void {
+  for (let i = 0; i < FRAME; i++) {
+    out[i] = sum[i]! - minus[i]!;
   }
 }
