@@ -9,6 +9,7 @@ import { silentLogger } from '@confab/core';
 import { CALLD_PREFIX, calldRoutes } from '../src/api/calld.js';
 import { TokenService } from '../src/auth/tokens.js';
 import type { CallControl } from '../src/telephony/call-control.js';
+import type { AdhocConferences } from '../src/telephony/conference.js';
 import { ChannelState } from '../src/telephony/channel.js';
 import { MemoryStore } from './api.fixtures.js';
 import { TestCallControl, TestChannel, aliceCallsBob } from './calls.fixtures.js';
@@ -54,7 +55,11 @@ async function world(options: { telephony?: boolean } = {}): Promise<World> {
       telephony:
         options.telephony === false
           ? undefined
-          : { callControl: control as unknown as CallControl },
+          : {
+              callControl: control as unknown as CallControl,
+              // The call routes under test never reach the conference registry.
+              conferences: {} as AdhocConferences,
+            },
       logger: silentLogger,
     });
     await app.ready();

@@ -64,6 +64,10 @@ function setUp(options: { bindings: number; media: Partial<MediaControl> }) {
       closed.push(legId);
       return Promise.resolve();
     },
+    createMixer: () => Promise.reject(new Error('unused')),
+    addToMixer: () => Promise.reject(new Error('unused')),
+    removeFromMixer: () => Promise.reject(new Error('unused')),
+    closeMixer: () => Promise.reject(new Error('unused')),
     setMuted: () => Promise.resolve(),
     setHeld: () => Promise.resolve(),
     onEvent: () => () => undefined,
