@@ -35,8 +35,15 @@ import {
   type AdhocConferences,
 } from '../telephony/conference.js';
 import { ApiError } from './errors.js';
-import { getRequestAuth, requireToken } from './guard.js';
-import { describe } from './schemas.js';
+import { requireToken, requireUserUuid } from './guard.js';
+import { describe, noContentResponse as noContent } from './schemas.js';
+import {
+  isPlainObject,
+  missingPropertyIssue,
+  notAnObjectIssue,
+  strictValidator,
+  type BodyIssue,
+} from './strict-body.js';
 
 export interface CalldConferenceRoutesOptions {
   readonly tokens: TokenService;
@@ -113,8 +120,6 @@ const conferenceSchema = {
   required: ['conference_id', 'host_call_id', 'participants'],
 } as const;
 
-const noContent = { 204: { type: 'null' } } as const;
-
 /** The Confab conference view (`GET …/adhoc/{conference_id}`). */
 export interface ConferenceView {
   conference_id: string;
@@ -177,14 +182,6 @@ export function registerConferenceRoutes(
     return options.telephony.conferences;
   };
 
-  const userOf = (request: FastifyRequest): string => {
-    const userUuid = getRequestAuth(request).userUuid;
-    if (userUuid === '') {
-      throw new ApiError('TOKEN_WITH_USER_UUID_REQUIRED');
-    }
-    return userUuid;
-  };
-
   /** Runs a conference operation, mapping its failures to wire errors. */
   const run = async <T>(operation: () => Promise<T> | T): Promise<T> => {
     try {
@@ -211,7 +208,7 @@ export function registerConferenceRoutes(
       }),
     },
     async (request, reply) => {
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       const { host_call_id: hostCallId, participant_call_ids: participantCallIds = [] } =
         request.body;
       const conference = await run(() =>
@@ -255,7 +252,7 @@ export function registerConferenceRoutes(
       }),
     },
     async (request) => {
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       const conference = await run(() =>
         conferences().find(userUuid, request.params.conference_id),
       );
@@ -273,7 +270,7 @@ export function registerConferenceRoutes(
       }),
     },
     async (request, reply) => {
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       await run(() => conferences().delete(userUuid, request.params.conference_id));
       return reply.code(204).send();
     },
@@ -289,7 +286,7 @@ export function registerConferenceRoutes(
       }),
     },
     async (request, reply) => {
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       const { conference_id: conferenceId, call_id: callId } = request.params;
       await run(() => conferences().addParticipant(userUuid, conferenceId, callId));
       return reply.code(204).send();
@@ -306,7 +303,7 @@ export function registerConferenceRoutes(
       }),
     },
     async (request, reply) => {
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       const { conference_id: conferenceId, call_id: callId } = request.params;
       await run(() => conferences().removeParticipant(userUuid, conferenceId, callId));
       return reply.code(204).send();
@@ -332,7 +329,7 @@ export function registerConferenceRoutes(
         ),
       },
       async (request, reply) => {
-        const userUuid = userOf(request);
+        const userUuid = requireUserUuid(request);
         const { conference_id: conferenceId, call_id: callId } = request.params;
         await run(() => conferences().setParticipantMuted(userUuid, conferenceId, callId, muted));
         return reply.code(204).send();
@@ -388,19 +385,6 @@ async function participantView(
   };
 }
 
-/** One failed constraint, in the shape Ajv reports (rendered by `validationDetails`). */
-interface BodyIssue {
-  keyword: string;
-  instancePath: string;
-  schemaPath: string;
-  params: Record<string, unknown>;
-  message: string;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function isId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH;
 }
@@ -411,26 +395,12 @@ function isId(value: unknown): value is string {
  */
 export function createBodyIssues(body: unknown): BodyIssue[] {
   if (!isPlainObject(body)) {
-    return [
-      {
-        keyword: 'type',
-        instancePath: '',
-        schemaPath: '#/type',
-        params: { type: 'object' },
-        message: 'must be object',
-      },
-    ];
+    return [notAnObjectIssue()];
   }
   const issues: BodyIssue[] = [];
   const host = body['host_call_id'];
   if (host === undefined) {
-    issues.push({
-      keyword: 'required',
-      instancePath: '',
-      schemaPath: '#/required',
-      params: { missingProperty: 'host_call_id' },
-      message: "must have required property 'host_call_id'",
-    });
+    issues.push(missingPropertyIssue('host_call_id'));
   } else if (!isId(host)) {
     issues.push({
       keyword: 'type',
@@ -456,16 +426,4 @@ export function createBodyIssues(body: unknown): BodyIssue[] {
     });
   }
   return issues;
-}
-
-function strictValidator(
-  check: (body: unknown) => BodyIssue[],
-): ((data: unknown) => boolean) & { errors?: BodyIssue[] } {
-  const validate = (data: unknown): boolean => {
-    const issues = check(data);
-    validate.errors = issues;
-    return issues.length === 0;
-  };
-  validate.errors = [] as BodyIssue[];
-  return validate;
 }

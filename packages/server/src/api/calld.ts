@@ -47,8 +47,15 @@ import type { Store } from '../store/types.js';
 import type { Channel } from '../telephony/channel.js';
 import { HangupCause } from '../telephony/hangup-cause.js';
 import { ApiError, prepareApiScope } from './errors.js';
-import { getRequestAuth, requireToken } from './guard.js';
-import { describe } from './schemas.js';
+import { requireToken, requireUserUuid } from './guard.js';
+import { describe, noContentResponse as noContent } from './schemas.js';
+import {
+  isPlainObject,
+  missingPropertyIssue,
+  notAnObjectIssue,
+  strictValidator,
+  type BodyIssue,
+} from './strict-body.js';
 import { registerConferenceRoutes } from './calld-conferences.js';
 import type { AdhocConferences } from '../telephony/conference.js';
 
@@ -154,8 +161,6 @@ const listQuerySchema = {
   },
 } as const;
 
-const noContent = { 204: { type: 'null' } } as const;
-
 /**
  * Registers the calld routes on an (already prefixed) scope.
  */
@@ -175,19 +180,10 @@ export function calldRoutes(
     return telephony.callControl;
   };
 
-  /** The caller's user uuid (400 when the token has none, as wazo-calld's `get_token_user_uuid`). */
-  const userOf = (request: FastifyRequest): string => {
-    const userUuid = getRequestAuth(request).userUuid;
-    if (userUuid === '') {
-      throw new ApiError('TOKEN_WITH_USER_UUID_REQUIRED');
-    }
-    return userUuid;
-  };
-
   /** `CallsService._verify_user` (spec §4.2): 404 unknown, 403 someone else's. */
   const ownCall = (request: FastifyRequest<{ Params: CallParams }>): Channel => {
     const control = callControl();
-    const userUuid = userOf(request);
+    const userUuid = requireUserUuid(request);
     const callId = request.params.call_id;
     const channel = control.channels.get(callId);
     if (channel === undefined || channel.ended) {
@@ -218,7 +214,7 @@ export function calldRoutes(
     },
     (request) => {
       const control = callControl();
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       const items: CallView[] = [];
       if (request.query.application === undefined) {
         for (const channel of control.channels.values()) {
@@ -237,7 +233,7 @@ export function calldRoutes(
       onRequest: requireToken(tokens, 'calld.users.me.calls.create'),
       // The schema documents the body; this checks it without Fastify's type coercion, which
       // would turn `{"extension": 5}` or `true` into strings where calld answers 400.
-      validatorCompiler: () => strictCreateCallValidator(),
+      validatorCompiler: () => strictValidator(createCallBodyIssues),
       schema: describe('Place a call: my device rings first, then the extension is dialed', {
         body: createCallBodySchema,
         response: { 201: callSchema },
@@ -245,7 +241,7 @@ export function calldRoutes(
     },
     async (request, reply) => {
       const control = callControl();
-      const userUuid = userOf(request);
+      const userUuid = requireUserUuid(request);
       const body = request.body;
       const lines = await store.lines.listByUser(userUuid);
       const line = body.line_id === undefined ? lines[0] : lines.find((l) => l.id === body.line_id);
@@ -386,33 +382,12 @@ export function calldRoutes(
   done();
 }
 
-/** One failed constraint, in the shape Ajv reports and `validationDetails` renders. */
-interface BodyIssue {
-  keyword: string;
-  instancePath: string;
-  schemaPath: string;
-  params: Record<string, unknown>;
-  message: string;
-}
-
 const MAX_VARIABLES = 64;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Checks a `POST /users/me/calls` body strictly (no coercion); unknown keys are ignored. */
 export function createCallBodyIssues(body: unknown): BodyIssue[] {
   if (!isPlainObject(body)) {
-    return [
-      {
-        keyword: 'type',
-        instancePath: '',
-        schemaPath: '#/type',
-        params: { type: 'object' },
-        message: 'must be object',
-      },
-    ];
+    return [notAnObjectIssue()];
   }
   const issues: BodyIssue[] = [];
   const issue = (field: string, keyword: string, message: string, params = {}): void => {
@@ -426,13 +401,7 @@ export function createCallBodyIssues(body: unknown): BodyIssue[] {
   };
   const extension = body['extension'];
   if (extension === undefined) {
-    issues.push({
-      keyword: 'required',
-      instancePath: '',
-      schemaPath: '#/required',
-      params: { missingProperty: 'extension' },
-      message: "must have required property 'extension'",
-    });
+    issues.push(missingPropertyIssue('extension'));
   } else if (typeof extension !== 'string') {
     issue('extension', 'type', 'must be string', { type: 'string' });
   } else if (extension.trim() === '') {
@@ -480,15 +449,4 @@ export function createCallBodyIssues(body: unknown): BodyIssue[] {
     }
   }
   return issues;
-}
-
-/** A Fastify validator function for the create body: `false` with Ajv-style `errors`. */
-function strictCreateCallValidator(): ((data: unknown) => boolean) & { errors?: BodyIssue[] } {
-  const validate = (data: unknown): boolean => {
-    const issues = createCallBodyIssues(data);
-    validate.errors = issues;
-    return issues.length === 0;
-  };
-  validate.errors = [] as BodyIssue[];
-  return validate;
 }

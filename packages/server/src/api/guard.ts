@@ -139,6 +139,18 @@ export function getRequestAuth(request: FastifyRequest): RequestAuth {
   return auth;
 }
 
+/**
+ * The caller's user uuid, for `/users/me/…` routes: 400 `token-with-user-uuid-required` when the
+ * token has none (wazo-calld's `get_token_user_uuid`).
+ */
+export function requireUserUuid(request: FastifyRequest): string {
+  const userUuid = getRequestAuth(request).userUuid;
+  if (userUuid === '') {
+    throw new ApiError('TOKEN_WITH_USER_UUID_REQUIRED');
+  }
+  return userUuid;
+}
+
 /** Resolves a `{user_uuid}` path parameter: `me` is the caller. */
 export function resolveUserUuid(request: FastifyRequest, param: string): string {
   return param === 'me' ? getRequestAuth(request).userUuid : param;

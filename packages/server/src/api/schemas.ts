@@ -53,6 +53,9 @@ export function describe(
   return described;
 }
 
+/** The response schema of a route that answers 204 with no body. */
+export const noContentResponse = { 204: { type: 'null' } } as const;
+
 /** Query parameters of Wazo list endpoints (`limit`, `offset`, `order`, `direction`, `search`). */
 export interface ListQuery {
   limit?: number;
