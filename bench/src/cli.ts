@@ -8,6 +8,7 @@ const BENCHMARKS: Record<string, () => Promise<{ main(argv: readonly string[]): 
     'sip-micro': () => import('./sip-micro.js'),
     mixer: () => import('./mixer.js'),
     'websocketd-fanout': () => import('./websocketd-fanout.js'),
+    'conference-vs-janus': () => import('./conference-vs-janus.js'),
   };
 
 const [name, ...args] = process.argv.slice(2);

@@ -44,7 +44,7 @@ export const EngineMode = { Local: 'local', Worker: 'worker' } as const;
 export type EngineMode = (typeof EngineMode)[keyof typeof EngineMode];
 
 /** The engine process, driven over IPC. */
-class EngineHost {
+export class EngineHost {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly #pending = new Map<
@@ -56,8 +56,8 @@ class EngineHost {
   #ready: Promise<void>;
   #exited: Promise<void>;
 
-  constructor(mode: EngineMode, ports: [number, number], cpuProfileDir?: string) {
-    this.child = fork(HOST, [mode, String(ports[0]), String(ports[1])], {
+  constructor(mode: EngineMode, ports: [number, number], cpuProfileDir?: string, workers = 1) {
+    this.child = fork(HOST, [mode, String(ports[0]), String(ports[1]), String(workers)], {
       execArgv: cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -3,9 +3,9 @@
  * from the load-generating clients. Forked by `media-relay.ts` with an IPC channel: it runs
  * engine commands (`MediaEngine.execute`) and forwards `legState` events.
  *
- * argv: `local|worker <firstPort> <lastPort>` — `local` runs a LocalMediaEngine on this
- * process's main thread (the cost of the engine itself); `worker` a WorkerMediaEngine with one
- * worker thread (what the server runs, with the message-port hop).
+ * argv: `local|worker <firstPort> <lastPort> [workers]` — `local` runs a LocalMediaEngine on this
+ * process's main thread (the cost of the engine itself); `worker` a WorkerMediaEngine with
+ * `workers` worker threads (default 1; the server runs one per core), with the message-port hop.
  */
 import { LocalMediaEngine, WorkerMediaEngine } from '@confab/media';
 import type { MediaCommand, MediaEngine } from '@confab/media';
@@ -27,11 +27,11 @@ function send(message: HostMessage): void {
   process.send?.(message);
 }
 
-const [mode = 'local', first = '20000', last = '29999'] = process.argv.slice(2);
+const [mode = 'local', first = '20000', last = '29999', workers = '1'] = process.argv.slice(2);
 const portRange: [number, number] = [Number(first), Number(last)];
 const engine: MediaEngine =
   mode === 'worker'
-    ? new WorkerMediaEngine({ workers: 1, portRange, logLevel: 'warn' })
+    ? new WorkerMediaEngine({ workers: Number(workers), portRange, logLevel: 'warn' })
     : new LocalMediaEngine({ portRange });
 
 engine.on('legState', (event) => {

@@ -1,0 +1,450 @@
+/**
+ * Benchmark 5: mixed conference participants per core, Confab against Janus AudioBridge, fed by
+ * the same load generator in one run.
+ *
+ * For each N, one round per target, one after the other on the same machine:
+ * - the load generator (`media/conference-loadgen.ts`, a child process) opens N plain RTP
+ *   phones on 127.0.0.1; `--talkers` of them send a tone each, the others encoded silence, all
+ *   Opus 48 kHz mono in 20 ms packets with the RFC 6464 audio level extension;
+ * - **confab**: the media engine as the server runs it — a `WorkerMediaEngine` with one worker
+ *   per core (`--workers`, default as `confab start`), alone in a child process
+ *   (`media/engine-host.ts`). Every phone is a plain RTP leg created like the server does for a
+ *   SIP phone that calls in (`createLeg` kind rtp with the call as group, `acceptOffer` with the
+ *   phone's SDP offer: Opus + `a=extmap` ssrc-audio-level), then moved into one mixer
+ *   (`createMixer`, `addToMixer`; legs of the other worker join through a tunnel);
+ * - **janus**: one AudioBridge room (48 kHz, `audiolevel_ext`), every phone a plain RTP
+ *   participant (`join` with an `rtp` object).
+ * After a warm-up, the CPU time of the mixing process (/proc utime+stime of the engine host or
+ * of janus, all threads) over the window gives participants per core = N / CPU fraction. The
+ * phones count what they receive (a size is sustained when ≥ 99 % of the expected 50 packets/s
+ * per phone arrive), and a listener and a talker decode what they receive: the listener must
+ * hear every talker's tone, the talker every other talker's tone and not its own.
+ */
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Janus } from './lib/janus.js';
+import { cpuDelta, load1, machineInfo, processCpu, rssMiB } from './lib/proc.js';
+import { killChildrenOnExit, sleep, within } from './lib/spawn.js';
+import { EngineHost } from './media-relay.js';
+import { CODEC_INFO, LEVEL_EXTENSION_ID, PhoneCodec } from './media/conference-loadgen.js';
+import type {
+  HeardTones,
+  LoadgenCounters,
+  LoadgenReply,
+  LoadgenRequest,
+} from './media/conference-loadgen.js';
+
+const LOADGEN = fileURLToPath(new URL('./media/conference-loadgen.js', import.meta.url));
+/** Whole periods in 20 ms, so the looped 50-frame tone is seamless. */
+const TALKER_HZ = [400, 650, 1000, 1350, 1700, 2050];
+
+export const Target = { Confab: 'confab', Janus: 'janus' } as const;
+export type Target = (typeof Target)[keyof typeof Target];
+
+type LoadgenRequestBody = LoadgenRequest extends infer R
+  ? R extends { id: number }
+    ? Omit<R, 'id'>
+    : never
+  : never;
+
+/** The load generator process, driven over IPC. */
+class Loadgen {
+  readonly child: ChildProcess;
+  readonly #pending = new Map<number, (reply: LoadgenReply) => void>();
+  readonly ready: Promise<void>;
+  #next = 1;
+
+  constructor() {
+    this.child = fork(LOADGEN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('exit', (code) => {
+        reject(new Error(`load generator exited with ${code}`));
+        for (const pending of this.#pending.values()) {
+          pending({ id: 0, ok: false, error: 'load generator exited' });
+        }
+      });
+      this.child.on('message', (reply: LoadgenReply) => {
+        if (reply.id === 0) {
+          resolve();
+          return;
+        }
+        this.#pending.get(reply.id)?.(reply);
+        this.#pending.delete(reply.id);
+      });
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  request<T>(body: LoadgenRequestBody): Promise<T> {
+    const id = this.#next++;
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, (reply) => {
+        if (reply.ok) {
+          resolve(reply.result as T);
+        } else {
+          reject(new Error(reply.error));
+        }
+      });
+      this.child.send({ ...body, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode === null && this.child.connected) {
+      await within(this.request({ type: 'close' }), 10_000, null).catch(() => null);
+    }
+    if (this.child.exitCode === null) {
+      const exited = new Promise((resolve) => this.child.once('exit', resolve));
+      if (!(await within(exited.then(() => true), 5000, false))) {
+        this.child.kill('SIGKILL');
+      }
+    }
+  }
+}
+
+/** The SDP offer of a SIP phone calling in with Opus and RFC 6464 levels. */
+function phoneOffer(codec: PhoneCodec, port: number, index: number): string {
+  const pt = CODEC_INFO[codec].payloadType;
+  const formats =
+    codec === PhoneCodec.Opus
+      ? [
+          `m=audio ${port} RTP/AVP ${pt} 101`,
+          `a=rtpmap:${pt} opus/48000/2`,
+          `a=fmtp:${pt} useinbandfec=0; stereo=0; sprop-stereo=0`,
+          'a=rtpmap:101 telephone-event/48000',
+        ]
+      : [`m=audio ${port} RTP/AVP ${pt} 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000'];
+  return [
+    'v=0',
+    `o=phone${index} ${1000 + index} 1 IN IP4 127.0.0.1`,
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    ...formats,
+    'a=fmtp:101 0-16',
+    `a=extmap:${LEVEL_EXTENSION_ID} urn:ietf:params:rtp-hdrext:ssrc-audio-level`,
+    'a=ptime:20',
+    'a=sendrecv',
+    '',
+  ].join('\r\n');
+}
+
+function answerTarget(answer: string): { address: string; port: number; payloadType: number } {
+  const port = /^m=audio (\d+) \S+ (\d+)/m.exec(answer);
+  const address = /^c=IN IP4 (\S+)/m.exec(answer)?.[1];
+  if (!port || address === undefined) {
+    throw new Error(`cannot read the engine's answer:\n${answer}`);
+  }
+  return { address, port: Number(port[1]), payloadType: Number(port[2]) };
+}
+
+/** The figures of one (target, N) round. */
+export interface ConferenceRound {
+  target: Target;
+  codec: PhoneCodec;
+  participants: number;
+  talkers: number;
+  windowSeconds: number;
+  /** CPU of the mixing process over the window, percent of one core. */
+  cpuPercent: number;
+  /** N / CPU fraction: participants one core mixes at this cost. */
+  participantsPerCore: number;
+  /** Packets the phones received / the 50 per phone and second expected, percent. */
+  deliveredPercent: number;
+  /** The same for the phone that received the fewest. */
+  worstPhoneDeliveredPercent: number;
+  sentPerSecond: number;
+  receivedPerSecond: number;
+  /** At least 99 % of the expected packets arrived, every phone at least 95 %. */
+  sustained: boolean;
+  /** The decoded check: listener hears every talker, a talker every other one and not itself. */
+  mixedAudioOk: boolean;
+  heard: HeardTones[];
+  loadgenCpuPercent: number;
+  rssMiB: number;
+  setupSeconds: number;
+  load1Before: number;
+  load1After: number;
+}
+
+interface RoundOptions {
+  target: Target;
+  codec: PhoneCodec;
+  participants: number;
+  talkers: number;
+  workers: number;
+  warmupSeconds: number;
+  windowSeconds: number;
+  janus: Janus | undefined;
+  room: number;
+}
+
+/** Tone checks on what a listener (all talkers) and talker 0 (the others, not itself) heard. */
+function mixedAudioOk(heard: HeardTones[], frequencies: number[], talkers: number): boolean {
+  return heard.every((phone) => {
+    const expected = frequencies.filter((_, talker) => talker !== phone.index);
+    const own = phone.index < talkers ? frequencies[phone.index] : undefined;
+    const weakest = Math.min(...expected.map((f) => phone.amplitudes[String(f)] ?? 0));
+    const ownAmplitude = own === undefined ? 0 : (phone.amplitudes[String(own)] ?? 0);
+    return phone.packets > 0 && weakest >= 300 && ownAmplitude < weakest / 5;
+  });
+}
+
+async function round(options: RoundOptions): Promise<ConferenceRound> {
+  const { participants: n, talkers } = options;
+  const frequencies = TALKER_HZ.slice(0, talkers);
+  const loadgen = new Loadgen();
+  let engine: EngineHost | undefined;
+  try {
+    await loadgen.ready;
+    const setupStarted = performance.now();
+    const phonePorts = await loadgen.request<number[]>({
+      type: 'open',
+      codec: options.codec,
+      count: n,
+      frequencies: Array.from({ length: n }, (_, i) => frequencies[i]),
+    });
+    let pid: number;
+    const targets: { address: string; port: number; payloadType: number }[] = [];
+    if (options.target === Target.Confab) {
+      engine = new EngineHost('worker', [20_000, 29_999], undefined, options.workers);
+      await engine.ready();
+      pid = engine.pid;
+      const { mixerId } = await engine.execute({ type: 'createMixer', group: 'conference-1' });
+      for (let i = 0; i < n; i++) {
+        const group = `call-${i}`;
+        const { legId } = await engine.execute({ type: 'createLeg', kind: 'rtp', group });
+        const { sdp } = await engine.execute({
+          type: 'acceptOffer',
+          legId,
+          sdp: phoneOffer(options.codec, phonePorts[i]!, i),
+        });
+        targets.push(answerTarget(sdp));
+        await engine.execute({ type: 'addToMixer', mixerId, legId });
+      }
+    } else {
+      const janus = options.janus!;
+      pid = janus.process.pid;
+      await janus.createRoom(options.room);
+      for (let i = 0; i < n; i++) {
+        const rtp = await janus.joinRtp(
+          options.room,
+          `phone-${i}`,
+          phonePorts[i]!,
+          options.codec,
+          CODEC_INFO[options.codec].payloadType,
+          LEVEL_EXTENSION_ID,
+        );
+        targets.push({ address: rtp.ip, port: rtp.port, payloadType: rtp.payloadType });
+      }
+    }
+    await loadgen.request({ type: 'targets', targets });
+    await loadgen.request({ type: 'start' });
+    const setupSeconds = (performance.now() - setupStarted) / 1000;
+    await sleep(options.warmupSeconds * 1000);
+
+    const load1Before = load1();
+    const cpu0 = processCpu(pid);
+    const gen0 = processCpu(loadgen.child.pid!);
+    const c0 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
+    const t0 = performance.now();
+    await sleep(options.windowSeconds * 1000);
+    const cpu1 = processCpu(pid);
+    const gen1 = processCpu(loadgen.child.pid!);
+    const c1 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
+    const seconds = (performance.now() - t0) / 1000;
+    const load1After = load1();
+    if (!cpu0 || !cpu1 || !gen0 || !gen1) {
+      throw new Error(`the ${options.target} process is gone`);
+    }
+    // After the window (decoding costs the load generator, not the mixer).
+    const heard = await loadgen.request<HeardTones[]>({
+      type: 'verify',
+      indexes: [n - 1, 0],
+      seconds: 2,
+      frequencies,
+    });
+    const cpu = cpuDelta(cpu0, cpu1) / seconds;
+    const expected = n * 50 * seconds;
+    const delivered = (c1.received - c0.received) / expected;
+    const worst = (c1.minReceived - c0.minReceived) / (50 * seconds);
+    const r = (value: number, digits = 1): number =>
+      Math.round(value * 10 ** digits) / 10 ** digits;
+    return {
+      target: options.target,
+      codec: options.codec,
+      participants: n,
+      talkers,
+      windowSeconds: r(seconds, 2),
+      cpuPercent: r(cpu * 100),
+      participantsPerCore: r(cpu > 0 ? n / cpu : 0, 0),
+      deliveredPercent: r(delivered * 100),
+      // minReceived is a minimum at each end, not of the same phone: a lower bound.
+      worstPhoneDeliveredPercent: r(Math.max(0, worst) * 100),
+      sentPerSecond: r((c1.sent - c0.sent) / seconds, 0),
+      receivedPerSecond: r((c1.received - c0.received) / seconds, 0),
+      sustained: delivered >= 0.99,
+      mixedAudioOk: mixedAudioOk(heard, frequencies, talkers),
+      heard,
+      loadgenCpuPercent: r((cpuDelta(gen0, gen1) / seconds) * 100),
+      rssMiB: r(rssMiB(pid) ?? 0, 0),
+      setupSeconds: r(setupSeconds, 1),
+      load1Before,
+      load1After,
+    };
+  } finally {
+    await loadgen.close();
+    if (engine) {
+      await engine.close();
+    } else if (options.janus) {
+      await within(
+        options.janus.destroyRoom(options.room).catch(() => undefined),
+        10_000,
+        undefined,
+      );
+    }
+  }
+}
+
+function printRound(result: ConferenceRound): void {
+  const heard = result.heard
+    .map(
+      (phone) =>
+        `#${phone.index}: ${Object.entries(phone.amplitudes)
+          .map(([hz, amplitude]) => `${hz} Hz ${amplitude}`)
+          .join(', ')}`,
+    )
+    .join('; ');
+  console.log(
+    `${result.target.padEnd(6)} ${result.codec} N=${String(result.participants).padStart(4)}: CPU ${result.cpuPercent} % of a core → ` +
+      `${result.participantsPerCore} participants/core; delivered ${result.deliveredPercent} % ` +
+      `(worst phone ≥ ${result.worstPhoneDeliveredPercent} %), ${result.sentPerSecond} pkt/s in, ` +
+      `${result.receivedPerSecond} pkt/s out; ${result.sustained ? 'sustained' : 'NOT sustained'}; ` +
+      `mixed audio ${result.mixedAudioOk ? 'ok' : 'WRONG'} (${heard}); load generator ${result.loadgenCpuPercent} %; ` +
+      `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}`,
+  );
+}
+
+export interface ConferenceReport {
+  benchmark: 'conference-vs-janus';
+  date: string;
+  machine: ReturnType<typeof machineInfo>;
+  options: Record<string, unknown>;
+  rounds: ConferenceRound[];
+  comparison: {
+    participants: number;
+    confabPerCore: number;
+    janusPerCore: number;
+    ratio: number;
+  }[];
+}
+
+/** `conference-vs-janus [--participants 20,50,100,200] [--talkers 3] [--window 20] …` */
+export async function main(argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      participants: { type: 'string', default: '20,50,100,200' },
+      talkers: { type: 'string', default: '3' },
+      codec: { type: 'string', default: 'pcmu' },
+      targets: { type: 'string', default: 'confab,janus' },
+      workers: { type: 'string', default: String(availableParallelism()) },
+      warmup: { type: 'string', default: '5' },
+      window: { type: 'string', default: '20' },
+      'janus-http-port': { type: 'string', default: '18088' },
+      out: { type: 'string' },
+    },
+  });
+  const counts = values.participants.split(',').map(Number);
+  const talkers = Number(values.talkers);
+  const targets = values.targets
+    .split(',')
+    .filter((t): t is Target => t === Target.Confab || t === Target.Janus);
+  const workers = Number(values.workers);
+  const codec = values.codec as PhoneCodec;
+  const warmupSeconds = Number(values.warmup);
+  const windowSeconds = Number(values.window);
+  if (
+    counts.some((n) => !Number.isInteger(n) || n < 2 || n > 2000) ||
+    !(talkers >= 1 && talkers <= TALKER_HZ.length) ||
+    counts.some((n) => n <= talkers) ||
+    targets.length === 0 ||
+    (codec !== PhoneCodec.Opus && codec !== PhoneCodec.Pcmu) ||
+    !(workers >= 1 && workers <= 64) ||
+    !(windowSeconds > 0 && windowSeconds <= 300) ||
+    !(warmupSeconds >= 0 && warmupSeconds <= 60)
+  ) {
+    throw new Error(
+      'usage: conference-vs-janus --participants 20,50 (> talkers) --talkers 1..6 --codec pcmu|opus --targets confab,janus --workers 1..64 --window 1..300 --warmup 0..60',
+    );
+  }
+  killChildrenOnExit();
+  const machine = machineInfo();
+  console.log(
+    `conference-vs-janus: ${machine.cores} × ${machine.cpuModel}, node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  let janus: Janus | undefined;
+  if (targets.includes(Target.Janus)) {
+    if (!Janus.available()) {
+      throw new Error('janus (Debian package) is not installed');
+    }
+    janus = await Janus.start({
+      httpPort: Number(values['janus-http-port']),
+      rtpPorts: [12_000, 17_999],
+      timeoutMs: 60 * 60_000,
+    });
+  }
+  const report: ConferenceReport = {
+    benchmark: 'conference-vs-janus',
+    date: new Date().toISOString(),
+    machine,
+    options: { counts, codec, talkers, targets, workers, warmupSeconds, windowSeconds },
+    rounds: [],
+    comparison: [],
+  };
+  try {
+    let room = 1000;
+    for (const participants of counts) {
+      const perCore: Partial<Record<Target, number>> = {};
+      for (const target of targets) {
+        const result = await round({
+          target,
+          codec,
+          participants,
+          talkers,
+          workers,
+          warmupSeconds,
+          windowSeconds,
+          janus,
+          room: ++room,
+        });
+        printRound(result);
+        report.rounds.push(result);
+        perCore[target] = result.participantsPerCore;
+        await sleep(2000);
+      }
+      if (perCore.confab !== undefined && perCore.janus !== undefined) {
+        const ratio = Math.round((perCore.confab / perCore.janus) * 10) / 10;
+        report.comparison.push({
+          participants,
+          confabPerCore: perCore.confab,
+          janusPerCore: perCore.janus,
+          ratio,
+        });
+        console.log(`N=${participants}: Confab/Janus participants per core = ${ratio}×`);
+      }
+    }
+  } finally {
+    await janus?.stop();
+  }
+  if (values.out !== undefined) {
+    mkdirSync(dirname(values.out), { recursive: true });
+    writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`report written to ${values.out}`);
+  }
+}
