@@ -9,6 +9,7 @@ const BENCHMARKS: Record<string, () => Promise<{ main(argv: readonly string[]): 
     mixer: () => import('./mixer.js'),
     'websocketd-fanout': () => import('./websocketd-fanout.js'),
     'conference-vs-janus': () => import('./conference-vs-janus.js'),
+    'merge-latency': () => import('./merge-latency.js'),
   };
 
 const [name, ...args] = process.argv.slice(2);

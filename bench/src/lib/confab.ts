@@ -100,6 +100,8 @@ export interface ConfabProcessOptions {
 export interface ConfabProcess {
   readonly process: Spawned;
   readonly pid: number;
+  /** `http://127.0.0.1:<port>` of the plain HTTP listener (REST API), from the banner. */
+  readonly httpOrigin: string;
   /** SIGTERM (graceful shutdown, which also writes CPU profiles), SIGKILL after 15 s. */
   stop(): Promise<void>;
 }
@@ -159,9 +161,11 @@ export async function startConfabProcess(options: ConfabProcessOptions): Promise
     }
     await sleep(100);
   }
+  const httpPort = /http:\/\/localhost:(\d+)\//.exec(output)?.[1];
   return {
     process: child,
     pid: child.pid,
+    httpOrigin: `http://127.0.0.1:${httpPort ?? '0'}`,
     stop: async () => {
       child.kill('SIGTERM');
       const status = await within(child.exited, 15_000, undefined);
