@@ -28,7 +28,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Janus } from './lib/janus.js';
-import { cpuDelta, load1, machineInfo, processCpu, rssMiB } from './lib/proc.js';
+import { cpuDelta, load1, machineInfo, processCpu, rssMiB, udpDrops } from './lib/proc.js';
 import { killChildrenOnExit, sleep, within } from './lib/spawn.js';
 import { EngineHost } from './media-relay.js';
 import { CODEC_INFO, LEVEL_EXTENSION_ID, PhoneCodec } from './media/conference-loadgen.js';
@@ -100,7 +100,13 @@ class Loadgen {
     }
     if (this.child.exitCode === null) {
       const exited = new Promise((resolve) => this.child.once('exit', resolve));
-      if (!(await within(exited.then(() => true), 5000, false))) {
+      if (
+        !(await within(
+          exited.then(() => true),
+          5000,
+          false,
+        ))
+      ) {
         this.child.kill('SIGKILL');
       }
     }
@@ -118,7 +124,11 @@ function phoneOffer(codec: PhoneCodec, port: number, index: number): string {
           `a=fmtp:${pt} useinbandfec=0; stereo=0; sprop-stereo=0`,
           'a=rtpmap:101 telephone-event/48000',
         ]
-      : [`m=audio ${port} RTP/AVP ${pt} 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000'];
+      : [
+          `m=audio ${port} RTP/AVP ${pt} 101`,
+          'a=rtpmap:0 PCMU/8000',
+          'a=rtpmap:101 telephone-event/8000',
+        ];
   return [
     'v=0',
     `o=phone${index} ${1000 + index} 1 IN IP4 127.0.0.1`,
@@ -160,6 +170,10 @@ export interface ConferenceRound {
   worstPhoneDeliveredPercent: number;
   sentPerSecond: number;
   receivedPerSecond: number;
+  /** Confab only: the engine's own RTP counters over the window (all workers). */
+  engine?: { receivedPerSecond: number; sentPerSecond: number; dropped: number };
+  /** Datagrams the kernel dropped on the phones' sockets (receive buffer full) in the window. */
+  phoneUdpDrops: number;
   /** At least 99 % of the expected packets arrived, every phone at least 95 %. */
   sustained: boolean;
   /** The decoded check: listener hears every talker, a talker every other one and not itself. */
@@ -248,7 +262,12 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     const setupSeconds = (performance.now() - setupStarted) / 1000;
     await sleep(options.warmupSeconds * 1000);
 
+    const phoneDrops = (): number =>
+      phonePorts.reduce((total, port) => total + (udpDrops(port) ?? 0), 0);
+    const engineStats = async () => (engine ? await engine.execute({ type: 'stats' }) : undefined);
     const load1Before = load1();
+    const drops0 = phoneDrops();
+    const e0 = await engineStats();
     const cpu0 = processCpu(pid);
     const gen0 = processCpu(loadgen.child.pid!);
     const c0 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
@@ -258,6 +277,8 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     const gen1 = processCpu(loadgen.child.pid!);
     const c1 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
     const seconds = (performance.now() - t0) / 1000;
+    const e1 = await engineStats();
+    const drops1 = phoneDrops();
     const load1After = load1();
     if (!cpu0 || !cpu1 || !gen0 || !gen1) {
       throw new Error(`the ${options.target} process is gone`);
@@ -288,6 +309,16 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
       worstPhoneDeliveredPercent: r(Math.max(0, worst) * 100),
       sentPerSecond: r((c1.sent - c0.sent) / seconds, 0),
       receivedPerSecond: r((c1.received - c0.received) / seconds, 0),
+      ...(e0 && e1
+        ? {
+            engine: {
+              receivedPerSecond: r((e1.packetsReceived - e0.packetsReceived) / seconds, 0),
+              sentPerSecond: r((e1.packetsSent - e0.packetsSent) / seconds, 0),
+              dropped: e1.packetsDropped - e0.packetsDropped,
+            },
+          }
+        : {}),
+      phoneUdpDrops: drops1 - drops0,
       sustained: delivered >= 0.99,
       mixedAudioOk: mixedAudioOk(heard, frequencies, talkers),
       heard,
@@ -324,7 +355,11 @@ function printRound(result: ConferenceRound): void {
     `${result.target.padEnd(6)} ${result.codec} N=${String(result.participants).padStart(4)}: CPU ${result.cpuPercent} % of a core → ` +
       `${result.participantsPerCore} participants/core; delivered ${result.deliveredPercent} % ` +
       `(worst phone ≥ ${result.worstPhoneDeliveredPercent} %), ${result.sentPerSecond} pkt/s in, ` +
-      `${result.receivedPerSecond} pkt/s out; ${result.sustained ? 'sustained' : 'NOT sustained'}; ` +
+      `${result.receivedPerSecond} pkt/s out` +
+      (result.engine
+        ? ` (engine: in ${result.engine.receivedPerSecond}/s, sent ${result.engine.sentPerSecond}/s, dropped ${result.engine.dropped})`
+        : '') +
+      `, phone UDP drops ${result.phoneUdpDrops}; ${result.sustained ? 'sustained' : 'NOT sustained'}; ` +
       `mixed audio ${result.mixedAudioOk ? 'ok' : 'WRONG'} (${heard}); load generator ${result.loadgenCpuPercent} %; ` +
       `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}`,
   );

@@ -20,12 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  freePort,
-  prepareDataDir,
-  removeDir,
-  startConfabProcess,
-} from './lib/confab.js';
+import { freePort, prepareDataDir, removeDir, startConfabProcess } from './lib/confab.js';
 import { load1, machineInfo } from './lib/proc.js';
 import { SipPhone } from './lib/sip-phone.js';
 import type { PhoneCall } from './lib/sip-phone.js';
@@ -168,11 +163,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       const aToC = await a.call(c.options.extension, HZ.a);
       const cCall = await atC;
       const flowing = (call: PhoneCall): boolean => call.rtp.received > 10;
-      await until(
-        () => [aToB, aToC, bCall, cCall].every(flowing),
-        'audio on both calls',
-        10_000,
-      );
+      await until(() => [aToB, aToC, bCall, cCall].every(flowing), 'audio on both calls', 10_000);
       const listed = await api('GET', CALLS);
       const calls = ((await listed.json()) as { items: CallView[] }).items;
       const hostView = calls.find((call) => call.peer_caller_id_number === b.options.extension);

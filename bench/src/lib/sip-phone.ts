@@ -149,9 +149,7 @@ export interface PhoneCall {
 function remoteOf(sdp: string): { address: string; port: number } | undefined {
   const port = /^m=audio (\d+) /m.exec(sdp)?.[1];
   const address = /^c=IN IP4 (\S+)/m.exec(sdp)?.[1];
-  return port === undefined || address === undefined
-    ? undefined
-    : { address, port: Number(port) };
+  return port === undefined || address === undefined ? undefined : { address, port: Number(port) };
 }
 
 export interface SipPhoneOptions {
@@ -311,7 +309,8 @@ export class SipPhone {
             '',
           ].join('\r\n'),
         );
-        const challenge = header(response, 'proxy-authenticate') || header(response, 'www-authenticate');
+        const challenge =
+          header(response, 'proxy-authenticate') || header(response, 'www-authenticate');
         if ((status !== 401 && status !== 407) || !challenge || attempt > 0) {
           rtp.close();
           throw new Error(`INVITE ${extension}: ${response.startLine}`);
@@ -336,7 +335,12 @@ export class SipPhone {
       };
       rtp.remote = remoteOf(response.body);
       this.calls.set(call.callId, call);
-      const ack = this.#request('ACK', call.remoteTarget, { ...dialog, remoteTag: call.remoteTag }, cseq);
+      const ack = this.#request(
+        'ACK',
+        call.remoteTarget,
+        { ...dialog, remoteTag: call.remoteTag },
+        cseq,
+      );
       this.#send(ack.text);
       return call;
     }
@@ -361,7 +365,12 @@ export class SipPhone {
     const bye = this.#request(
       'BYE',
       call.remoteTarget,
-      { callId: call.callId, localTag: call.localTag, remoteTag: call.remoteTag, toUri: call.remoteUri },
+      {
+        callId: call.callId,
+        localTag: call.localTag,
+        remoteTag: call.remoteTag,
+        toUri: call.remoteUri,
+      },
       call.cseq,
     );
     await this.#transact(bye.text, bye.key, 5000).catch(() => undefined);
@@ -377,7 +386,13 @@ export class SipPhone {
     }
   }
 
-  #respond(request: SipText, status: string, extra: string[] = [], body = '', toTag?: string): string {
+  #respond(
+    request: SipText,
+    status: string,
+    extra: string[] = [],
+    body = '',
+    toTag?: string,
+  ): string {
     const to = header(request, 'to');
     const lines = [
       `SIP/2.0 ${status}`,

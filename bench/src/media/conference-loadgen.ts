@@ -78,8 +78,7 @@ export interface LoadgenCounters {
 }
 
 export type LoadgenReply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: string };
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
 interface Frame {
   payload: Uint8Array;
@@ -89,7 +88,8 @@ interface Frame {
 /** 50 frames of a tone (or of silence) with their RFC 6464 level, encoded once. */
 function encodeFrames(codec: PhoneCodec, frequency: number | undefined): Frame[] {
   const { sampleRate, samplesPerFrame } = CODEC_INFO[codec];
-  const encoder = codec === PhoneCodec.Opus ? new OpusEncoder({ sampleRate: 48_000, channels: 1 }) : null;
+  const encoder =
+    codec === PhoneCodec.Opus ? new OpusEncoder({ sampleRate: 48_000, channels: 1 }) : null;
   const tone =
     frequency === undefined
       ? undefined
