@@ -28,7 +28,16 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Janus } from './lib/janus.js';
-import { cpuDelta, load1, machineInfo, processCpu, rssMiB, udpDrops } from './lib/proc.js';
+import {
+  cpuDelta,
+  load1,
+  machineInfo,
+  maxThreadWait,
+  processCpu,
+  rssMiB,
+  threadsRunQueueWait,
+  udpDrops,
+} from './lib/proc.js';
 import { killChildrenOnExit, sleep, within } from './lib/spawn.js';
 import { EngineHost } from './media-relay.js';
 import { CODEC_INFO, LEVEL_EXTENSION_ID, PhoneCodec } from './media/conference-loadgen.js';
@@ -164,6 +173,11 @@ export interface ConferenceRound {
   cpuPercent: number;
   /** N / CPU fraction: participants one core mixes at this cost. */
   participantsPerCore: number;
+  /**
+   * N × delivered fraction / CPU fraction: participants per core counting only the mixed
+   * packets that were actually delivered (fairer when a target fell behind and sent less).
+   */
+  deliveredParticipantsPerCore: number;
   /** Packets the phones received / the 50 per phone and second expected, percent. */
   deliveredPercent: number;
   /** The same for the phone that received the fewest. */
@@ -172,6 +186,11 @@ export interface ConferenceRound {
   receivedPerSecond: number;
   /** Confab only: the engine's own RTP counters over the window (all workers). */
   engine?: { receivedPerSecond: number; sentPerSecond: number; dropped: number };
+  /**
+   * The mixing process's busiest-waiting thread: percent of the window it was runnable but
+   * waiting for a CPU (/proc schedstat). High values mean the shared machine starved it.
+   */
+  maxThreadRunQueueWaitPercent: number;
   /** Datagrams the kernel dropped on the phones' sockets (receive buffer full) in the window. */
   phoneUdpDrops: number;
   /** At least 99 % of the expected packets arrived, every phone at least 95 %. */
@@ -269,11 +288,13 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     const drops0 = phoneDrops();
     const e0 = await engineStats();
     const cpu0 = processCpu(pid);
+    const wait0 = threadsRunQueueWait(pid);
     const gen0 = processCpu(loadgen.child.pid!);
     const c0 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
     const t0 = performance.now();
     await sleep(options.windowSeconds * 1000);
     const cpu1 = processCpu(pid);
+    const wait1 = threadsRunQueueWait(pid);
     const gen1 = processCpu(loadgen.child.pid!);
     const c1 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
     const seconds = (performance.now() - t0) / 1000;
@@ -304,6 +325,7 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
       windowSeconds: r(seconds, 2),
       cpuPercent: r(cpu * 100),
       participantsPerCore: r(cpu > 0 ? n / cpu : 0, 0),
+      deliveredParticipantsPerCore: r(cpu > 0 ? (n * Math.min(1, delivered)) / cpu : 0, 0),
       deliveredPercent: r(delivered * 100),
       // minReceived is a minimum at each end, not of the same phone: a lower bound.
       worstPhoneDeliveredPercent: r(Math.max(0, worst) * 100),
@@ -319,6 +341,7 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
           }
         : {}),
       phoneUdpDrops: drops1 - drops0,
+      maxThreadRunQueueWaitPercent: r((maxThreadWait(wait0, wait1) / seconds) * 100),
       sustained: delivered >= 0.99,
       mixedAudioOk: mixedAudioOk(heard, frequencies, talkers),
       heard,
@@ -353,13 +376,13 @@ function printRound(result: ConferenceRound): void {
     .join('; ');
   console.log(
     `${result.target.padEnd(6)} ${result.codec} N=${String(result.participants).padStart(4)}: CPU ${result.cpuPercent} % of a core → ` +
-      `${result.participantsPerCore} participants/core; delivered ${result.deliveredPercent} % ` +
+      `${result.participantsPerCore} participants/core (${result.deliveredParticipantsPerCore} counting delivered packets only); delivered ${result.deliveredPercent} % ` +
       `(worst phone ≥ ${result.worstPhoneDeliveredPercent} %), ${result.sentPerSecond} pkt/s in, ` +
       `${result.receivedPerSecond} pkt/s out` +
       (result.engine
         ? ` (engine: in ${result.engine.receivedPerSecond}/s, sent ${result.engine.sentPerSecond}/s, dropped ${result.engine.dropped})`
         : '') +
-      `, phone UDP drops ${result.phoneUdpDrops}; ${result.sustained ? 'sustained' : 'NOT sustained'}; ` +
+      `, phone UDP drops ${result.phoneUdpDrops}; most run-queue wait of a thread ${result.maxThreadRunQueueWaitPercent} %; ${result.sustained ? 'sustained' : 'NOT sustained'}; ` +
       `mixed audio ${result.mixedAudioOk ? 'ok' : 'WRONG'} (${heard}); load generator ${result.loadgenCpuPercent} %; ` +
       `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}`,
   );

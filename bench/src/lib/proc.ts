@@ -79,6 +79,39 @@ export function threadsCpu(pid: number): ThreadCpu[] {
   return threads;
 }
 
+/**
+ * Per thread of a process, seconds spent runnable but waiting for a CPU (second field of
+ * /proc/<pid>/task/<tid>/schedstat, ns), keyed by thread id. On a shared machine this is the
+ * time the process wanted to run and could not.
+ */
+export function threadsRunQueueWait(pid: number): Map<number, number> {
+  const waits = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return waits;
+  }
+  for (const tid of tids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ');
+      waits.set(Number(tid), Number(fields[1]) / 1e9);
+    } catch {
+      // The thread exited between readdir and read.
+    }
+  }
+  return waits;
+}
+
+/** The largest run-queue wait growth of one thread between two readings, seconds. */
+export function maxThreadWait(before: Map<number, number>, after: Map<number, number>): number {
+  let max = 0;
+  for (const [tid, wait] of after) {
+    max = Math.max(max, wait - (before.get(tid) ?? 0));
+  }
+  return max;
+}
+
 /** Resident set size of a process in MiB, or undefined once it is gone. */
 export function rssMiB(pid: number): number | undefined {
   try {
