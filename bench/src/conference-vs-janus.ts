@@ -193,7 +193,12 @@ export interface ConferenceRound {
   maxThreadRunQueueWaitPercent: number;
   /** Datagrams the kernel dropped on the phones' sockets (receive buffer full) in the window. */
   phoneUdpDrops: number;
-  /** At least 99 % of the expected packets arrived, every phone at least 95 %. */
+  /**
+   * The load generator sent ≥ 95 % of its 50 packets/s per phone (otherwise the shared machine
+   * starved it and the round measures nothing: `sustained` is then false).
+   */
+  inputComplete: boolean;
+  /** Input complete and at least 99 % of the expected mixed packets arrived. */
   sustained: boolean;
   /** The decoded check: listener hears every talker, a talker every other one and not itself. */
   mixedAudioOk: boolean;
@@ -342,7 +347,8 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
         : {}),
       phoneUdpDrops: drops1 - drops0,
       maxThreadRunQueueWaitPercent: r((maxThreadWait(wait0, wait1) / seconds) * 100),
-      sustained: delivered >= 0.99,
+      inputComplete: (c1.sent - c0.sent) / expected >= 0.95,
+      sustained: delivered >= 0.99 && (c1.sent - c0.sent) / expected >= 0.95,
       mixedAudioOk: mixedAudioOk(heard, frequencies, talkers),
       heard,
       loadgenCpuPercent: r((cpuDelta(gen0, gen1) / seconds) * 100),
@@ -382,7 +388,7 @@ function printRound(result: ConferenceRound): void {
       (result.engine
         ? ` (engine: in ${result.engine.receivedPerSecond}/s, sent ${result.engine.sentPerSecond}/s, dropped ${result.engine.dropped})`
         : '') +
-      `, phone UDP drops ${result.phoneUdpDrops}; most run-queue wait of a thread ${result.maxThreadRunQueueWaitPercent} %; ${result.sustained ? 'sustained' : 'NOT sustained'}; ` +
+      `, phone UDP drops ${result.phoneUdpDrops}; most run-queue wait of a thread ${result.maxThreadRunQueueWaitPercent} %; ${result.sustained ? 'sustained' : 'NOT sustained'}${result.inputComplete ? '' : ' (load generator starved: input incomplete)'}; ` +
       `mixed audio ${result.mixedAudioOk ? 'ok' : 'WRONG'} (${heard}); load generator ${result.loadgenCpuPercent} %; ` +
       `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}`,
   );
