@@ -5,19 +5,21 @@
  * For each N, one round per target, one after the other on the same machine:
  * - the load generator (`media/conference-loadgen.ts`, a child process) opens N plain RTP
  *   phones on 127.0.0.1; `--talkers` of them send a tone each, the others encoded silence, all
- *   Opus 48 kHz mono in 20 ms packets with the RFC 6464 audio level extension;
+ *   in 20 ms packets with the RFC 6464 audio level extension, G.711 µ-law (`--codec pcmu`, the
+ *   default) or Opus 48 kHz mono (`--codec opus`, Janus only: Confab's plain RTP legs negotiate
+ *   PCMU/PCMA only);
  * - **confab**: the media engine as the server runs it — a `WorkerMediaEngine` with one worker
  *   per core (`--workers`, default as `confab start`), alone in a child process
  *   (`media/engine-host.ts`). Every phone is a plain RTP leg created like the server does for a
  *   SIP phone that calls in (`createLeg` kind rtp with the call as group, `acceptOffer` with the
- *   phone's SDP offer: Opus + `a=extmap` ssrc-audio-level), then moved into one mixer
+ *   phone's SDP offer: the codec + `a=extmap` ssrc-audio-level), then moved into one mixer
  *   (`createMixer`, `addToMixer`; legs of the other worker join through a tunnel);
  * - **janus**: one AudioBridge room (48 kHz, `audiolevel_ext`), every phone a plain RTP
  *   participant (`join` with an `rtp` object).
  * After a warm-up, the CPU time of the mixing process (/proc utime+stime of the engine host or
  * of janus, all threads) over the window gives participants per core = N / CPU fraction. The
- * phones count what they receive (a size is sustained when ≥ 99 % of the expected 50 packets/s
- * per phone arrive), and a listener and a talker decode what they receive: the listener must
+ * phones count what they receive (a size is sustained when the generator sent ≥ 95 % of its
+ * packets and ≥ 99 % of the expected 50 mixed packets/s per phone arrive), and a listener and a talker decode what they receive: the listener must
  * hear every talker's tone, the talker every other talker's tone and not its own.
  */
 import { fork } from 'node:child_process';
@@ -415,6 +417,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     options: {
       participants: { type: 'string', default: '20,50,100,200' },
       talkers: { type: 'string', default: '3' },
+      // Opus only with --targets janus (see docs/benchmarks.md §5).
       codec: { type: 'string', default: 'pcmu' },
       targets: { type: 'string', default: 'confab,janus' },
       workers: { type: 'string', default: String(availableParallelism()) },
@@ -445,6 +448,12 @@ export async function main(argv: readonly string[]): Promise<void> {
   ) {
     throw new Error(
       'usage: conference-vs-janus --participants 20,50 (> talkers) --talkers 1..6 --codec pcmu|opus --targets confab,janus --workers 1..64 --window 1..300 --warmup 0..60',
+    );
+  }
+  if (codec === PhoneCodec.Opus && targets.includes(Target.Confab)) {
+    // RtpLeg offers and accepts PCMU/PCMA only: the engine would refuse every phone's offer.
+    throw new Error(
+      "--codec opus needs --targets janus: Confab's plain RTP legs negotiate PCMU and PCMA only",
     );
   }
   killChildrenOnExit();
