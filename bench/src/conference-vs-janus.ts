@@ -417,7 +417,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     options: {
       participants: { type: 'string', default: '20,50,100,200' },
       talkers: { type: 'string', default: '3' },
-      // Opus only with --targets janus (see docs/benchmarks.md §5).
+      // Opus only with --targets janus (see docs/benchmarks.md §6).
       codec: { type: 'string', default: 'pcmu' },
       targets: { type: 'string', default: 'confab,janus' },
       workers: { type: 'string', default: String(availableParallelism()) },
