@@ -169,6 +169,30 @@ describe('WorkerMediaEngine: a mixer with legs of other workers', { timeout: 30_
     }
   });
 
+  it('leaves no tunnel behind when a leg closes while it joins a mixer of another worker', async () => {
+    const engine = createEngine({ workers: 2 });
+    const { mixerId } = await engine.createMixer(groupOn(0, 2, 'conference'));
+    for (let i = 0; i < 6; i++) {
+      const { legId } = await engine.createLeg({ kind: 'rtp', group: groupOn(1, 2, `race${i}`) });
+      // Both orders: the close follows the tunnel opening, or overtakes it.
+      let added: Promise<unknown>;
+      let closed: Promise<void>;
+      if (i % 2 === 0) {
+        added = engine.addToMixer(mixerId, legId);
+        closed = engine.closeLeg(legId);
+      } else {
+        closed = engine.closeLeg(legId);
+        added = engine.addToMixer(mixerId, legId);
+      }
+      const [result] = await Promise.allSettled([added, closed]);
+      if (result.status === 'rejected') {
+        expect(result.reason, String(result.reason)).toSatisfy(isMediaCode('MEDIA_LEG_NOT_FOUND'));
+      }
+      await until(() => engine.tunnelCount === 0, 'the tunnel closed', 2000);
+    }
+    expect((await engine.stats()).mixerParticipants).toBe(0);
+  });
+
   it('cascades remove, mute, hold and close of remote legs; closeMixer leaves the legs open', async () => {
     const engine = createEngine({ workers: 3 });
     const closedMixers: string[] = [];

@@ -179,6 +179,11 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     }
   }
 
+  /** Cross-worker mixer tunnels the engine tracks (legs mixed on another worker's mixer). */
+  get tunnelCount(): number {
+    return this.#tunnels.size;
+  }
+
   /** Number of worker slots. */
   get size(): number {
     return this.#slots.length;
@@ -411,6 +416,13 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     } catch (error) {
       port2.close();
       throw error;
+    }
+    if (this.#legSlot.get(legId) !== legSlot) {
+      // The leg closed while the tunnel opened (its `legClosed` was handled before this reply):
+      // registered now, the tunnel would stay in the map with nobody left to close it.
+      port2.close();
+      await this.#closeTunnel(tunnel);
+      throw MediaError.legNotFound(legId);
     }
     this.#tunnels.set(legId, tunnel);
     try {
