@@ -4,6 +4,7 @@
  * raw TCP client speaking the handshake by hand.
  */
 import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { InProcessEventBus, userEvent, type BusMessage } from '../src/events/bus
 import { UpgradeRouter, createWebSocketEndpoint } from '../src/http/upgrade.js';
 import type { User } from '../src/store/types.js';
 import { EventWebSocketServer, type EventWebSocketServerOptions } from '../src/websocketd/index.js';
+import { senderIdle } from '../src/websocketd/session.js';
 import { MemoryStore, TENANT_UUID } from './api.fixtures.js';
 
 const PATH = '/api/websocketd/';
@@ -105,11 +107,16 @@ let bob: User;
 let clients: Client[];
 let raws: Socket[];
 let closeEndpoint: (() => Promise<void>) | undefined;
+/** The server's side of every accepted socket, in order. */
+let serverSockets: WebSocket[] = [];
 
 async function startServer(options: Partial<EventWebSocketServerOptions> = {}): Promise<void> {
   events = new EventWebSocketServer({ tokens, bus, logger: silentLogger, ...options });
   const endpoint = createWebSocketEndpoint({
-    onConnection: events.handleConnection,
+    onConnection: (socket, request) => {
+      serverSockets.push(socket);
+      events.handleConnection(socket, request);
+    },
     logger: silentLogger,
   });
   const router = new UpgradeRouter(silentLogger).add(PATH, endpoint.handler);
@@ -230,6 +237,7 @@ beforeEach(async () => {
   bus = new InProcessEventBus();
   clients = [];
   raws = [];
+  serverSockets = [];
 });
 
 afterEach(async () => {
@@ -583,6 +591,32 @@ describe('event delivery (spec §8.4)', () => {
     const names = c.events().map((m) => m.name);
     expect(names).toEqual(Array.from({ length: 100 }, (_x, i) => `n${i}`));
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('sends an event through ws, behind what ws still holds back, instead of writing it first', async () => {
+    const c = await connect2();
+    await c.start();
+    const server = serverSockets.at(-1)!;
+    // A Blob send makes ws's Sender read it asynchronously and queue behind it (ws ≥ 8.16): a
+    // frame written straight to the stream now would overtake the reply.
+    server.send(new Blob([JSON.stringify({ op: 'queued', code: 0, data: null })]));
+    expect(senderIdle(server)).toBe(false);
+    bus.publish(event({ name: 'after_queued' }));
+    c.send({ op: 'ping', data: { payload: 'p' } });
+    await c.waitFor((f) => f.op === 'pong');
+    const ops = c.frames.map((f) => (f.op === 'event' ? (f.data as Frame).name : f.op));
+    expect(ops.slice(ops.indexOf('queued'))).toEqual(['queued', 'after_queued', 'pong']);
+    expect(senderIdle(server)).toBe(true);
+  });
+
+  it('relies on ws 8.x Sender internals that a direct write checks (re-check on an upgrade)', async () => {
+    expect(createRequire(import.meta.url)('ws/package.json').version).toMatch(/^8\./);
+    const c = await connect2();
+    await c.start();
+    const sender = (serverSockets.at(-1) as unknown as { _sender: Record<string, unknown> })
+      ._sender;
+    expect(sender._state).toBe(0);
+    expect(sender._queue).toEqual([]);
   });
 
   // Each session remembers its verdict for the last audience (name, tenant, users, ACL) it was

@@ -272,7 +272,8 @@ export class EventWebSocketServer {
       maxSubscriptions: this.#maxSubscriptions,
       // The upgraded request's stream is the one `ws` writes to; prebuilt frames may go there
       // directly as long as no extension rewrites frames (permessage-deflate is off on this
-      // endpoint, but a negotiated extension would make this path wrong, so it is checked).
+      // endpoint, but a negotiated extension would make this path wrong, so it is checked) and
+      // `ws` (8.x, pinned by a unit test) has nothing queued: see `senderIdle` in ./session.ts.
       connection: socket.extensions === '' ? request.socket : undefined,
     });
     if (session.state !== 'closed') {

@@ -68,10 +68,37 @@ export interface EventFrames {
 /**
  * The byte stream under a WebSocket (the upgraded request's socket). Events are written to it
  * directly, one prebuilt frame in one write, instead of through `ws`'s framing; only valid while
- * no extension (permessage-deflate) transforms the socket's frames.
+ * no extension (permessage-deflate) transforms the socket's frames, and only while `ws` has
+ * nothing queued ({@link senderIdle}; else the frame goes through `ws.send` behind the queue).
  */
 export interface EventConnection {
   write(chunk: Buffer): boolean;
+}
+
+/**
+ * The parts of `ws` 8.x's Sender that tell whether it holds frames back: `_state` is 0 (DEFAULT)
+ * unless a Blob is being read or a message deflated, and `_queue` holds the sends waiting behind
+ * those. Internals, not API: a unit test pins the `ws` major and this shape, so an upgrade forces
+ * a re-check.
+ */
+interface WsSenderInternals {
+  _sender?: { _state?: unknown; _queue?: unknown } | null;
+}
+
+/**
+ * True when `ws` has nothing queued for `socket`, so a frame written straight to the TCP stream
+ * lands after everything already sent through `ws.send` (its Sender writes synchronously when
+ * nothing is queued). Unknown internals count as busy: the frame then goes through `ws.send`.
+ */
+export function senderIdle(socket: WebSocket): boolean {
+  const sender = (socket as unknown as WsSenderInternals)._sender;
+  return (
+    sender !== undefined &&
+    sender !== null &&
+    sender._state === 0 &&
+    Array.isArray(sender._queue) &&
+    sender._queue.length === 0
+  );
 }
 
 /** The hub's side of a session (./server.ts). */
@@ -198,10 +225,10 @@ export class EventSession {
     }
     const frame = this.#version === 2 ? frames.v2() : frames.v1();
     if (frame !== undefined && this.#writable()) {
-      if (this.#connection === undefined) {
-        this.#socket.send(frame.payload, { binary: false });
-      } else {
+      if (this.#connection !== undefined && senderIdle(this.#socket)) {
         this.#connection.write(frame.wire);
+      } else {
+        this.#socket.send(frame.payload, { binary: false });
       }
     }
   }
