@@ -610,7 +610,8 @@ describe('event delivery (spec §8.4)', () => {
   });
 
   it('relies on ws 8.x Sender internals that a direct write checks (re-check on an upgrade)', async () => {
-    expect(createRequire(import.meta.url)('ws/package.json').version).toMatch(/^8\./);
+    const ws = createRequire(import.meta.url)('ws/package.json') as { version: string };
+    expect(ws.version).toMatch(/^8\./);
     const c = await connect2();
     await c.start();
     const sender = (serverSockets.at(-1) as unknown as { _sender: Record<string, unknown> })

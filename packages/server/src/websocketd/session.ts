@@ -92,13 +92,7 @@ interface WsSenderInternals {
  */
 export function senderIdle(socket: WebSocket): boolean {
   const sender = (socket as unknown as WsSenderInternals)._sender;
-  return (
-    sender !== undefined &&
-    sender !== null &&
-    sender._state === 0 &&
-    Array.isArray(sender._queue) &&
-    sender._queue.length === 0
-  );
+  return sender?._state === 0 && Array.isArray(sender._queue) && sender._queue.length === 0;
 }
 
 /** The hub's side of a session (./server.ts). */
