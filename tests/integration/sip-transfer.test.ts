@@ -347,6 +347,43 @@ describe('blind transfer by REFER (raw caller, sipp transferee and target, UDP)'
     expectSippSuccess(await carolPhone.done, 'carol');
   });
 
+  it('a fault after the 202 (the target attempt cannot start): NOTIFY 500, alice released, bob hung up with cause 41, the server keeps serving and nothing leaks', async () => {
+    const { call, bobPhone } = await establish();
+    // Carol's device is registered (the REFER is accepted) but never called.
+    const carolPhone = await phone(carol, 'uas-answer.xml');
+    const bobChannel = channels().find((channel) => channel.sipCallId !== call.callId);
+    // Fault injection: the ring timer of the attempt toward carol (the only 60 s timer armed
+    // after this point) throws, standing for any bug between the 202 and the target's INVITE.
+    const clock = telephony().callControl.clock as { setTimeout: (...args: never[]) => unknown };
+    const setTimeout = clock.setTimeout;
+    let injected = 0;
+    clock.setTimeout = function (this: unknown, ...args: never[]) {
+      if ((args[1] as unknown) === 60_000 && injected === 0) {
+        injected += 1;
+        throw new Error('injected fault');
+      }
+      return Reflect.apply(setTimeout, this, args);
+    };
+    try {
+      refer(call, [`Refer-To: <sip:${carol.extension}@127.0.0.1>`]);
+      expect((await rx.final('REFER')).status).toBe(202);
+      expect(sipfrag(await notify())).toBe('SIP/2.0 100 Trying');
+      const last = await notify();
+      expect(sipfrag(last)).toBe('SIP/2.0 500 Server Internal Error');
+      expect(last.headers.get('Subscription-State')).toBe('terminated;reason=noresource');
+      // No second final response to the REFER: its transaction ended with the 202.
+      expect(await rx.take((m) => m.type === 'response', SILENCE_MS)).toBeUndefined();
+      rx.answer(await rx.request('BYE'));
+    } finally {
+      clock.setTimeout = setTimeout;
+    }
+    expect(injected).toBe(1);
+    expectSippSuccess(await bobPhone.done, 'bob');
+    expect(bobChannel?.hangupCause).toBe(41);
+    carolPhone.kill();
+    await waitFor(() => statsOf(test).channels === 0 && statsOf(test).bridges === 0, 'released');
+  });
+
   describe('refused REFERs leave the call as it was', () => {
     const cases: { name: string; headers: (target: string) => string[]; status: number }[] = [
       { name: 'no Refer-To → 400 (§2.4.1)', headers: () => [], status: 400 },
@@ -392,6 +429,11 @@ describe('blind transfer by REFER (raw caller, sipp transferee and target, UDP)'
         name: 'an unreadable Referred-By → 400',
         headers: (t) => [`Refer-To: <sip:${t}@127.0.0.1>`, 'Referred-By: <<nope'],
         status: 400,
+      },
+      {
+        name: 'a known extension in a foreign domain → 403 (§2.4.2: not ours to call)',
+        headers: (t) => [`Refer-To: <sip:${t}@other.example>`],
+        status: 403,
       },
       {
         name: 'an unknown extension → 404',

@@ -120,15 +120,27 @@ function buildProgram(io: CliIo): Command {
       // means "stop once started" instead of killing the process half-way.
       const stopped = (io.stopSignal ?? waitForSignal)();
       // Imported lazily: `user …` commands must not load the telephony and media stack.
-      const { startConfab } = await import('./app.js');
+      const [{ startConfab }, { createLogger }, { installRejectionNet }] = await Promise.all([
+        import('./app.js'),
+        import('./logger.js'),
+        import('./safety-net.js'),
+      ]);
+      const logger = createLogger({ level: config.logLevel });
       const server = await startConfab(config, {
+        logger,
         print: (text) => {
           io.out(text);
         },
       });
-      const signal = await stopped;
-      io.err(`confab: received ${signal}, shutting down`);
-      await server.close();
+      // Once serving, a rejection nobody handled is a logged bug, not the end of every call.
+      const uninstall = installRejectionNet(logger);
+      try {
+        const signal = await stopped;
+        io.err(`confab: received ${signal}, shutting down`);
+        await server.close();
+      } finally {
+        uninstall();
+      }
     });
 
   const user = program.command('user').description('manage users');

@@ -78,4 +78,24 @@ describe('parseRefer', () => {
     const result = parseRefer(refer(...headers));
     expect(isReferRefusal(result) && result.status).toBe(status);
   });
+
+  it("with local hosts, refuses a sip: Refer-To in a foreign domain with 403 and accepts ours, the REFER's To host, and tel:", () => {
+    const local = ['pbx.example.com', '192.0.2.10', '::1'];
+    const status = (referTo: string): number | undefined => {
+      const result = parseRefer(refer(`Refer-To: ${referTo}`), local);
+      return isReferRefusal(result) ? result.status : undefined;
+    };
+    expect(status('<sip:1003@other.example>')).toBe(403);
+    expect(status('<sip:1003@198.51.100.7>')).toBe(403);
+    expect(status('<sips:1003@pbx.example.com.evil>')).toBe(403);
+    expect(status('<sip:1003@PBX.Example.COM>')).toBeUndefined();
+    expect(status('<sip:1003@pbx.example.com.;user=phone>')).toBeUndefined();
+    expect(status('<sip:1003@192.0.2.10:5080>')).toBeUndefined();
+    expect(status('<sip:1003@[::1]>')).toBeUndefined();
+    // The host this endpoint addresses us by in the dialog (To: sip:confab@127.0.0.1).
+    expect(status('<sip:1003@127.0.0.1>')).toBeUndefined();
+    expect(status('<tel:1003>')).toBeUndefined();
+    const refused = parseRefer(refer('Refer-To: <sip:1003@other.example>'), local);
+    expect(isReferRefusal(refused) && refused.warning).toMatch(/foreign domain/);
+  });
 });

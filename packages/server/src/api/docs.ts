@@ -36,7 +36,10 @@ const SERVICE_TAGS = [
     name: 'confd',
     description: `wazo-confd 1.1 (\`${CONFD_PREFIX}\`): the read subset the SDK uses`,
   },
-  { name: 'calld', description: `wazo-calld 1.0 (\`${CALLD_PREFIX}\`): the user's calls` },
+  {
+    name: 'calld',
+    description: `wazo-calld 1.0 (\`${CALLD_PREFIX}\`): the user's calls and ad-hoc conferences`,
+  },
 ];
 
 const apiExceptionSchema = {
@@ -132,7 +135,7 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
         version: serverPackage.version,
         description:
           'The Wazo-compatible platform API of Confab: wazo-auth, the wazo-confd subset and ' +
-          "wazo-calld's user calls, with Wazo's paths, bodies and error shapes. Events are on " +
+          "wazo-calld's user calls and ad-hoc conferences, with Wazo's paths, bodies and error shapes. Events are on " +
           'the websocket `/api/websocketd/` (wazo-websocketd protocol), not described here.',
       },
       // Relative: the document is valid on the HTTP and HTTPS listeners and behind a proxy.

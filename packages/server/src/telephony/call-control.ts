@@ -16,6 +16,7 @@ import {
   type NameAddr,
   type ServerTransaction,
   type SipUri,
+  TransactionState,
 } from '@confab/sip';
 import type { Line, Store, User } from '../store/types.js';
 import type { SipStack } from '../sip/stack.js';
@@ -54,6 +55,11 @@ export interface CallControlOptions {
   logger: Logger;
   /** SIP domain used in From/To of calls we place. */
   domain: string;
+  /**
+   * Hosts that name this server besides `domain` (its advertised and bound addresses): a REFER
+   * whose Refer-To is elsewhere is refused (see {@link parseRefer}).
+   */
+  localHosts?: readonly string[];
   /** How long the callee may ring before the call fails with 480 (no answer). Default 60 s. */
   ringTimeoutMs?: number;
 }
@@ -647,41 +653,71 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
    * blind transfer does on Asterisk): there is nobody left to return it to.
    */
   async #handleRefer(channel: Channel, tx: ServerTransaction): Promise<void> {
+    let accepted: AcceptedRefer | undefined;
     try {
-      await this.#refer(channel, tx);
+      accepted = await this.#refer(channel, tx);
     } catch (error) {
       this.#logger.error({ err: error, callId: channel.id }, 'REFER handling failed');
-      this.#options.stack.respond(tx, 500);
+      // Only a transaction that has not sent its final response can still take the 500
+      // (§17.2.2: a Completed non-INVITE server transaction answers nothing new).
+      if (tx.state === TransactionState.Trying || tx.state === TransactionState.Proceeding) {
+        try {
+          this.#options.stack.respond(tx, 500);
+        } catch (respondError) {
+          this.#logger.debug({ err: respondError }, 'could not answer the REFER with 500');
+        }
+      }
+      return;
+    }
+    if (accepted === undefined) {
+      return;
+    }
+    // After the 202 the REFER transaction is over: the outcome goes to the transferor in the
+    // final NOTIFY (RFC 3515 §2.4.5), never in another response to the REFER.
+    const { transfer } = accepted;
+    try {
+      await this.#runTransfer(accepted);
+    } catch (error) {
+      this.#logger.error(
+        { err: error, callId: channel.id, transferee: transfer.transferee.id },
+        'blind transfer failed after the 202; hanging up the transferee',
+      );
+      transfer.failed(500);
+      transfer.transferee.hangup(HangupCause.TemporaryFailure);
     }
   }
 
-  async #refer(channel: Channel, tx: ServerTransaction): Promise<void> {
+  /**
+   * Validates the REFER and answers it: a refusal (resolves `undefined`) or 202 Accepted, then
+   * the transfer starts (its first NOTIFY goes out, it is registered in `#transfers`).
+   */
+  async #refer(channel: Channel, tx: ServerTransaction): Promise<AcceptedRefer | undefined> {
     const { stack, store, registrar } = this.#options;
-    const decline = (status: number, warning: string): void => {
+    const decline = (status: number, warning: string): undefined => {
       this.#logger.info({ callId: channel.id, status, warning }, 'REFER declined');
       stack.respond(tx, status, (response) => {
         response.headers.set('Warning', `399 confab "${warning}"`);
       });
+      return undefined;
     };
-    const refer = parseRefer(tx.request);
+    const refer = parseRefer(tx.request, [
+      this.#options.domain,
+      ...(this.#options.localHosts ?? []),
+    ]);
     if (isReferRefusal(refer)) {
-      decline(refer.status, refer.warning);
-      return;
+      return decline(refer.status, refer.warning);
     }
     const transferee = this.#transferee(channel);
     if (typeof transferee === 'string') {
-      decline(transferee === 'pending' ? 491 : 403, TRANSFEREE_PROBLEMS[transferee]);
-      return;
+      return decline(transferee === 'pending' ? 491 : 403, TRANSFEREE_PROBLEMS[transferee]);
     }
     const targetLine = await store.lines.findByExtension(refer.extension);
     if (!targetLine) {
-      decline(404, `no extension ${refer.extension}`);
-      return;
+      return decline(404, `no extension ${refer.extension}`);
     }
     const bindings = registrar.contactsFor(targetLine.id);
     if (bindings.length === 0) {
-      decline(480, `extension ${refer.extension} has no registered device`);
-      return;
+      return decline(480, `extension ${refer.extension} has no registered device`);
     }
     const [targetUser, transfereeParty] = await Promise.all([
       store.users.findByUuid(targetLine.userUuid),
@@ -690,8 +726,10 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     // The call may have changed while we looked things up.
     const again = this.#transferee(channel);
     if (typeof again === 'string' || again.peer !== transferee.peer) {
-      decline(again === 'pending' ? 491 : 403, 'the call changed during the transfer request');
-      return;
+      return decline(
+        again === 'pending' ? 491 : 403,
+        'the call changed during the transfer request',
+      );
     }
     stack.respond(tx, 202, (response) => {
       response.headers.set('Contact', `<${channel.contactUri()}>`);
@@ -699,12 +737,17 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
         response.headers.set('Refer-Sub', 'false');
       }
     });
-    await this.#startTransfer(channel, transferee, refer, {
-      calleeLine: targetLine,
-      calleeParty: partyOf(targetUser, targetLine),
-      callerParty: transfereeParty,
-      bindings,
-    });
+    return {
+      transfer: this.#beginTransfer(channel, transferee.peer, refer),
+      bridge: transferee.bridge,
+      refer,
+      target: {
+        calleeLine: targetLine,
+        calleeParty: partyOf(targetUser, targetLine),
+        callerParty: transfereeParty,
+        bindings,
+      },
+    };
   }
 
   /** The other party of `channel`'s two-party call, or why there is none. */
@@ -743,14 +786,8 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     return partyOf(user, line);
   }
 
-  async #startTransfer(
-    transferor: Channel,
-    { peer: transferee, bridge }: { peer: Channel; bridge: Bridge },
-    refer: ReferRequest,
-    target: Pick<ForkContext, 'calleeLine' | 'calleeParty' | 'callerParty'> & {
-      bindings: readonly Binding[];
-    },
-  ): Promise<void> {
+  /** The transfer's subscription (first NOTIFY: 100 Trying), registered until it finishes. */
+  #beginTransfer(transferor: Channel, transferee: Channel, refer: ReferRequest): BlindTransfer {
     const ringTimeoutMs = this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS;
     const transfer = new BlindTransfer({
       transferor,
@@ -763,6 +800,13 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     transfer.once('finished', () => {
       this.#transfers.delete(transferor);
     });
+    return transfer;
+  }
+
+  /** Hands the transferee over to the target (after the 202). */
+  async #runTransfer({ transfer, bridge, refer, target }: AcceptedRefer): Promise<void> {
+    const { transferor, transferee } = transfer;
+    const ringTimeoutMs = this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS;
     this.#logger.info(
       { transferor: transferor.id, transferee: transferee.id, target: refer.extension },
       'blind transfer',
@@ -837,6 +881,17 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       channel.hangup(HangupCause.NormalClearing);
     }
   }
+}
+
+/** A REFER answered 202: the transfer to run. */
+interface AcceptedRefer {
+  transfer: BlindTransfer;
+  /** The two-party relay bridge the transferee leaves. */
+  bridge: Bridge;
+  refer: ReferRequest;
+  target: Pick<ForkContext, 'calleeLine' | 'calleeParty' | 'callerParty'> & {
+    bindings: readonly Binding[];
+  };
 }
 
 const TRANSFEREE_PROBLEMS = {

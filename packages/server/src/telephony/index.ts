@@ -180,6 +180,10 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
       clock,
       logger: options.logger.child({ component: 'calls' }),
       domain: config.sipDomain,
+      localHosts: [
+        config.advertisedAddress,
+        ...(isWildcard(config.bindAddress) ? [] : [config.bindAddress]),
+      ],
       ...(config.ringTimeoutSeconds !== undefined
         ? { ringTimeoutMs: config.ringTimeoutSeconds * 1000 }
         : {}),
@@ -290,4 +294,9 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
 /** The stack uuid the token service persisted (the one websocket clients see as `xivo_uuid`). */
 async function stackUuid(store: Store): Promise<string> {
   return (await store.settings.get(STACK_UUID_SETTING)) ?? '';
+}
+
+/** An "any address" bind (`0.0.0.0`, `::`) names no host of ours. */
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::' || address === '[::]';
 }

@@ -16,6 +16,7 @@
  */
 import { TypedEmitter, type Logger } from '@confab/core';
 import {
+  getTo,
   isSipParseError,
   parseNameAddr,
   reasonPhrase,
@@ -58,14 +59,33 @@ const TEL_NUMBER = /^\+?[0-9*#]{1,32}$/;
  * - a Refer-To scheme other than sip/sips/tel → 403: §2.4.2 lets the recipient decline a
  *   reference it will not act on, and a B2BUA for SIP lines has nothing to do with `http:`;
  * - a `method` other than INVITE in the Refer-To URI → 403 (we only place calls, §2.4.3);
+ * - a sip:/sips: Refer-To in a foreign domain → 403: its user part is not one of our extensions,
+ *   and the server places no calls off-net, so it declines to act on the reference (§2.4.2)
+ *   rather than claim with a 404 that a user is unknown in a domain it does not serve. Ours are
+ *   `localHosts` (the SIP domain, the server's addresses) and the host this endpoint addresses
+ *   us by in this dialog (the REFER's To URI: an SDK dials `sip:…@<the host it connected to>`);
+ *   without `localHosts` the host is not checked;
  * - Refer-To with `Replaces` (attended transfer, RFC 3891) → 501: not implemented yet.
  */
-export function parseRefer(request: SipRequest): ReferRequest | ReferRefusal {
+export function parseRefer(
+  request: SipRequest,
+  localHosts?: Iterable<string>,
+): ReferRequest | ReferRefusal {
   const referTo = request.headers.getAll('Refer-To').flatMap((value) => splitHeaderList(value));
   if (referTo.length !== 1) {
     return refuse(400, `REFER needs exactly one Refer-To (got ${referTo.length})`);
   }
-  const target = readTarget(referTo[0] ?? '');
+  let isLocal: ((host: string) => boolean) | undefined;
+  if (localHosts !== undefined) {
+    const hosts = new Set([...localHosts].map(normalizeHost));
+    try {
+      hosts.add(normalizeHost(getTo(request).uri.host));
+    } catch {
+      // The stack routed this REFER by its To tag, so To parses; nothing to add otherwise.
+    }
+    isLocal = (host) => hosts.has(normalizeHost(host));
+  }
+  const target = readTarget(referTo[0] ?? '', isLocal);
   if ('status' in target) {
     return target;
   }
@@ -96,7 +116,18 @@ export function parseRefer(request: SipRequest): ReferRequest | ReferRefusal {
   return { extension: target.extension, referredBy, subscribe, cseq };
 }
 
-function readTarget(value: string): { extension: string } | ReferRefusal {
+/** A host as compared: lower case, no IPv6 brackets, no trailing root dot. */
+function normalizeHost(host: string): string {
+  return host
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '');
+}
+
+function readTarget(
+  value: string,
+  isLocal: ((host: string) => boolean) | undefined,
+): { extension: string } | ReferRefusal {
   try {
     const { uri } = parseNameAddr(value);
     if (uri.headers.has('replaces')) {
@@ -108,6 +139,9 @@ function readTarget(value: string): { extension: string } | ReferRefusal {
     }
     if (uri.user === undefined || uri.user.length > 64) {
       return refuse(404, 'the Refer-To URI names no extension');
+    }
+    if (isLocal !== undefined && !isLocal(uri.host)) {
+      return refuse(403, `Refer-To is in a foreign domain (${uri.host.slice(0, 64)})`);
     }
     return { extension: uri.user };
   } catch (error) {
