@@ -272,6 +272,87 @@ describe('calld ad-hoc conferences on a real server', () => {
     });
   });
 
+  /**
+   * Fault injection: the media engine refuses to move the leg of `callId` into a mixer (what a
+   * worker answers for a leg it cannot take). Returns the function that ends the injection.
+   */
+  function refuseMixing(callId: string): () => void {
+    const media = telephonyOf(confab).callControl.media;
+    const legId = telephonyOf(confab).callControl.channels.get(callId)?.legId;
+    expect(legId).toBeDefined();
+    const addToMixer = media.addToMixer.bind(media);
+    media.addToMixer = async (mixerId, leg) => {
+      if (leg === legId) {
+        throw new Error('injected: the engine refuses this leg');
+      }
+      return addToMixer(mixerId, leg);
+    };
+    return () => {
+      media.addToMixer = addToMixer;
+    };
+  }
+
+  it('a create the media engine refuses: 503 adhoc-conference-media-error, no conference, and the host call goes on with audio both ways', async () => {
+    const [alice, bob, carol] = await people('alice', 'bob', 'carol');
+    const toBob = await world.call(alice!, bob!);
+    const toCarol = await world.call(alice!, carol!);
+    const [H1, P1, P2] = [toBob.outgoing.callId, toBob.incoming.callId, toCarol.incoming.callId];
+    // The host's own leg gets in; its peer (bob) is refused, so the host's move is undone.
+    const stop = refuseMixing(P1);
+    let reply;
+    try {
+      reply = await world.create(alice!, H1, [P1, P2]);
+    } finally {
+      stop();
+    }
+    expect(reply.status, JSON.stringify(reply.body)).toBe(503);
+    expect(reply.body).toMatchObject({ error_id: 'adhoc-conference-media-error' });
+    expect(telephonyOf(confab).conferences.conferences.size).toBe(0);
+    // Both calls are as before the request: alice–bob and alice–carol, nobody hung up.
+    const host = await world.myCall(alice!, H1);
+    expect(host?.talking_to).toEqual({ [P1]: bob!.user.uuid });
+    expect(host?.peer_caller_id_number).toBe(bob!.user.extension);
+    expect((await world.myCall(bob!, P1))?.talking_to).toEqual({ [H1]: alice!.user.uuid });
+    expect((await world.myCall(carol!, P2))?.talking_to).toEqual({
+      [toCarol.outgoing.callId]: alice!.user.uuid,
+    });
+    // The host's SDK auto-held its first call when it called carol: resume it, then listen.
+    await alice!.client.confab.Phone.resume(toBob.outgoing);
+    const [atAlice, atBob] = await world.listen([toBob.atHost, toBob.atPeer]);
+    expect(hearsExactly(atAlice!, [HZ.bob], [HZ.alice, HZ.carol]), JSON.stringify(atAlice)).toBe(
+      true,
+    );
+    expect(hearsExactly(atBob!, [HZ.alice], [HZ.bob, HZ.carol]), JSON.stringify(atBob)).toBe(true);
+  });
+
+  it('an add the media engine refuses: 503 adhoc-conference-media-error, the participant keeps its call with the host, the conference goes on', async () => {
+    const [alice, bob, carol, dave] = await people('alice', 'bob', 'carol', 'dave');
+    const toBob = await world.call(alice!, bob!);
+    const toCarol = await world.call(alice!, carol!);
+    const id = await world.merge(alice!, toBob, [toCarol]);
+    const toDave = await world.call(alice!, dave!);
+    const P3 = toDave.incoming.callId;
+    const stop = refuseMixing(P3);
+    let reply;
+    try {
+      reply = await world.request('PUT', `${ADHOC}/${id}/participants/${P3}`, alice!.token);
+    } finally {
+      stop();
+    }
+    expect(reply.status, JSON.stringify(reply.body)).toBe(503);
+    expect(reply.body).toMatchObject({ error_id: 'adhoc-conference-media-error' });
+    expect((await world.myCall(dave!, P3))?.talking_to).toEqual({
+      [toDave.outgoing.callId]: alice!.user.uuid,
+    });
+    const conference = telephonyOf(confab).conferences.conferences.get(id);
+    expect(conference?.members.map((channel) => channel.id).sort()).toEqual(
+      [toBob.outgoing.callId, toBob.incoming.callId, toCarol.incoming.callId].sort(),
+    );
+    // Without the fault the same add succeeds.
+    const again = await world.request('PUT', `${ADHOC}/${id}/participants/${P3}`, alice!.token);
+    expect(again.status, JSON.stringify(again.body)).toBe(204);
+  });
+
   it('refuses bad create requests in the spec order, with its error ids, and changes nothing', async () => {
     const [alice, bob, dave, erin, frank] = await people('alice', 'bob', 'dave', 'erin', 'frank');
     const toBob = await world.call(alice!, bob!);

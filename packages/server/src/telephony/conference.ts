@@ -57,7 +57,7 @@ export const ConferenceErrorCode = {
   ParticipantCallNotFound: 'CONFERENCE_PARTICIPANT_CALL_NOT_FOUND',
   ParticipantAlreadyInConference: 'CONFERENCE_PARTICIPANT_ALREADY_IN_CONFERENCE',
   NotFound: 'CONFERENCE_NOT_FOUND',
-  /** The media engine refused to create the mixer. */
+  /** The media engine refused the mixer or a leg (the calls involved are kept where possible). */
   Media: 'CONFERENCE_MEDIA',
 } as const;
 export type ConferenceErrorCode = (typeof ConferenceErrorCode)[keyof typeof ConferenceErrorCode];
@@ -524,7 +524,7 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
     // The host call: both channels move; neither is hung up.
     this.#calls.dissolveRelay(host);
     const hostIn = await this.#move(conference, host);
-    if (!hostIn) {
+    if (hostIn === 'gone') {
       // The host hung up before it was in: its peer lost its call too.
       hostPeer.hangup(HangupCause.NormalClearing);
       conference.close();
@@ -534,10 +534,26 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
         'host call was hungup',
       );
     }
+    if (hostIn === 'refused') {
+      conference.close();
+      await this.#restore(host, hostPeer);
+      throw mediaError(conference.id, 'the media engine refused the host call');
+    }
+    const hostConnectedLine = host.connectedLine;
     host.setConnectedLine({ name: 'Conference', number: host.callerId.number });
-    await this.#move(conference, hostPeer);
+    if ((await this.#move(conference, hostPeer)) === 'refused') {
+      // Undo the host's move: the two of them talk again, as before the request.
+      conference.bridge.remove(host);
+      conference.close();
+      if (!host.ended) {
+        host.setConnectedLine(hostConnectedLine);
+      }
+      await this.#restore(host, hostPeer);
+      throw mediaError(conference.id, 'the media engine refused the host call');
+    }
 
-    // The other calls: the remote party moves in, the user's own leg is hung up.
+    // The other calls: the remote party moves in, the user's own leg is hung up. A party the
+    // engine refuses keeps its call with the user; the conference goes on without it.
     for (const { participant, userLeg } of moves) {
       await this.#bringIn(conference, participant, userLeg);
     }
@@ -569,39 +585,73 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
     if (userLeg === undefined) {
       throw participantNotFound(callId);
     }
-    await this.#bringIn(conference, participant, userLeg);
+    if ((await this.#bringIn(conference, participant, userLeg)) === 'refused') {
+      throw mediaError(conference.id, 'the media engine refused the participant call');
+    }
   }
 
-  /** Moves the remote party of one of the host's calls in and hangs up the host's leg. */
+  /**
+   * Moves the remote party of one of the host's calls in and hangs up the host's leg. When the
+   * engine refuses the party, its call with the host's leg is restored instead (`'refused'`).
+   */
   async #bringIn(
     conference: AdhocConference,
     participant: Channel,
     userLeg: Channel,
-  ): Promise<void> {
+  ): Promise<MoveResult> {
     this.#calls.dissolveRelay(participant);
-    await this.#move(conference, participant);
-    userLeg.hangup(HangupCause.NormalClearing);
+    const result = await this.#move(conference, participant);
+    if (result === 'refused') {
+      await this.#restore(participant, userLeg);
+    } else {
+      userLeg.hangup(HangupCause.NormalClearing);
+    }
+    return result;
   }
 
   /**
-   * Moves a channel whose relay bridge was dissolved into the mixer. A channel that cannot get
-   * in (the conference ended meanwhile, or the engine refused its leg) is hung up: no channel is
-   * ever left alive outside any bridge. Resolves whether it got in.
+   * Moves a channel whose relay bridge was dissolved into the mixer: `'joined'`; `'gone'` when
+   * it hung up meanwhile; `'refused'` when it is still up but could not get in — the engine
+   * refused its leg, or the conference ended under it. A refused channel is left alone (outside
+   * any bridge): the caller restores its call ({@link #restore}) or hangs it up.
    */
-  async #move(conference: AdhocConference, channel: Channel): Promise<boolean> {
+  async #move(conference: AdhocConference, channel: Channel): Promise<MoveResult> {
     let joined = false;
     try {
       joined = await conference.bridge.join(channel);
     } catch (error) {
       this.#logger.warn(
         { err: error, conferenceId: conference.id, callId: channel.id },
-        'could not move the leg into the mixer; hanging up',
+        'the media engine refused to move the leg into the mixer',
       );
     }
-    if (!joined) {
-      channel.hangup(HangupCause.NormalClearing);
+    if (joined) {
+      return 'joined';
     }
-    return joined;
+    return channel.ended ? 'gone' : 'refused';
+  }
+
+  /**
+   * Puts two channels that a refused move left outside any bridge back into a two-party call
+   * (a relay bridge, as before the request). If either is gone, or the engine refuses that too,
+   * both are hung up: no channel is ever left alive outside any bridge.
+   */
+  async #restore(a: Channel, b: Channel): Promise<void> {
+    if (a.ended || b.ended) {
+      a.hangup(HangupCause.NormalClearing);
+      b.hangup(HangupCause.NormalClearing);
+      return;
+    }
+    try {
+      await this.#calls.relay(a, b);
+    } catch (error) {
+      this.#logger.warn(
+        { err: error, callIds: [a.id, b.id] },
+        'could not restore the two-party call; hanging up',
+      );
+      a.hangup(HangupCause.TemporaryFailure);
+      b.hangup(HangupCause.TemporaryFailure);
+    }
   }
 
   #register(conference: AdhocConference): void {
@@ -628,6 +678,13 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
       }
     }
   }
+}
+
+/** What became of a channel {@link AdhocConferences} tried to move into a mixer. */
+type MoveResult = 'joined' | 'gone' | 'refused';
+
+function mediaError(conferenceId: string, message: string): ConferenceError {
+  return new ConferenceError(ConferenceErrorCode.Media, conferenceId, message);
 }
 
 function notFound(conferenceId: string): ConferenceError {
