@@ -115,6 +115,23 @@ export class JitterBuffer {
     return this.#stores[this.#poppedSlot]!.subarray(0, this.#lengths[this.#poppedSlot]);
   }
 
+  /** Length of the packet returned by the last {@link JitterBuffer.pop}. */
+  get payloadLength(): number {
+    return this.#lengths[this.#poppedSlot]!;
+  }
+
+  /**
+   * Copies the payload of the last popped packet into `target` (at least
+   * {@link JitterBuffer.payloadLength} long) without making a view.
+   */
+  copyPayload(target: Uint8Array): void {
+    const store = this.#stores[this.#poppedSlot]!;
+    const length = this.#lengths[this.#poppedSlot]!;
+    for (let i = 0; i < length; i++) {
+      target[i] = store[i]!;
+    }
+  }
+
   /** Live counters. */
   get stats(): Readonly<JitterBufferStats> {
     return this.#stats;

@@ -112,6 +112,29 @@ export interface MixerPortStats {
 /** 20 ms at 48 kHz: the mixing frame. */
 const FRAME = 960;
 const FRAME_MS = 20;
+/** Longest Opus packet (120 ms, RFC 6716 §3.2.5) at 48 kHz. */
+const MAX_PACKET = 5760;
+/** PCM queue of an input: a partly played packet of the longest kind plus a frame, rounded up. */
+const FIFO_CAPACITY = 8192;
+/** Packets an input may have pulled and not yet played (a tick pulls ≥ 20 ms, 2.5 ms each at least). */
+const UNIT_CAPACITY = 16;
+/** Opus frame sizes at 48 kHz by configuration (RFC 6716 §3.1, Table 2). */
+const SILK_SIZES = [480, 960, 1920, 2880] as const;
+const CELT_SIZES = [120, 240, 480, 960] as const;
+
+/** One packet (or lost packet) pulled from an input's jitter buffer, played over its duration. */
+interface Unit {
+  status: JitterStatus;
+  /** A copy of the payload (the jitter buffer reuses its slots). */
+  payload: Uint8Array;
+  length: number;
+  /** Duration in 48 kHz samples. */
+  samples: number;
+  /** RFC 6464 level (−1: none; a lost packet takes the input's level when played). */
+  level: number;
+  /** Its samples are in the input's PCM queue. */
+  decoded: boolean;
+}
 
 type CodecName = AudioCodec['name'];
 
@@ -129,7 +152,30 @@ interface Participant {
   decoder: AudioDecoder | undefined;
   /** 8 → 48 kHz for G.711 inputs. */
   upsampler: Resampler | undefined;
-  upsampledLastTick: boolean;
+  /** 48 kHz samples per codec sample (6 for G.711, 1 for Opus). */
+  readonly upsampling: number;
+  /**
+   * Packets pulled from the jitter buffer and not fully played, oldest first (a ring). A
+   * packet longer than 20 ms covers several ticks; a tick may span two packets.
+   */
+  readonly units: Unit[];
+  unitHead: number;
+  unitCount: number;
+  /** 48 kHz samples of the oldest unit already played. */
+  skip: number;
+  /** 48 kHz samples the units hold from the play position on. */
+  queued: number;
+  /**
+   * Decoded 48 kHz samples from the play position on: those of the decoded units, which are
+   * always the oldest ones (decoding goes in stream order). Allocated at the first decode.
+   */
+  fifo: Int16Array | undefined;
+  fifoStart: number;
+  fifoCount: number;
+  /** The last unit decoded was the one just before the next to decode (decoder and resampler state are current). */
+  continuous: boolean;
+  /** Duration of the last packet (48 kHz samples): the duration assumed for a lost one. */
+  lastSamples: number;
   /** Own encoder for mix-minus-self. */
   encoder: AudioEncoder | undefined;
   /** Limiter of the own mix-minus-self stream. */
@@ -138,8 +184,6 @@ interface Participant {
   ownLastTick: boolean;
   /** 48 → 8 kHz of the own mix for G.711. */
   downsampler: Resampler | undefined;
-  /** This tick: decoded samples at the codec rate, or undefined. */
-  raw: Int16Array | undefined;
   /** This tick: 48 kHz frame if mixed. */
   frame: Int16Array | undefined;
   status: JitterStatus;
@@ -148,7 +192,7 @@ interface Participant {
   held: boolean;
   /** Output was withheld (remote hold, held): the next packet resynchronises the stream. */
   suppressed: boolean;
-  /** 48 kHz copy when a decoder yields another frame length. */
+  /** This tick's 48 kHz frame, taken from the PCM queue. */
   readonly pcm: Int16Array;
 }
 
@@ -180,8 +224,11 @@ interface CodecGroup {
  * neither send into nor receive from the mix. Packets other than the port's audio payload
  * type (RFC 4733 telephone-events: the legs report DTMF themselves) are not mixed.
  *
- * Frames are 20 ms (the packetisation WebRTC and the engine's legs use): one packet per input
- * and tick.
+ * Ticks and output packets are 20 ms (the packetisation WebRTC and the engine's legs use).
+ * Inputs may packetise otherwise (a SIP phone at ptime 30/40, Opus at 40/60 ms): each tick plays
+ * exactly 20 ms of every input, pulling packets from its jitter buffer as needed — a long packet
+ * feeds several ticks, a tick may span two packets — and decoding into a small 48 kHz PCM queue
+ * only what is mixed. A packet's RFC 6464 level applies to every tick it covers.
  */
 export class Mixer extends TypedEmitter<MixerEvents> {
   readonly id: string;
@@ -308,12 +355,28 @@ export class Mixer extends TypedEmitter<MixerEvents> {
       index: this.#participants.length,
       decoder: undefined,
       upsampler: undefined,
-      upsampledLastTick: false,
+      upsampling: codec.name === 'opus' ? 1 : 48000 / codec.clockRate,
+      units: Array.from({ length: UNIT_CAPACITY }, () => ({
+        status: JitterStatus.Empty,
+        payload: new Uint8Array(256),
+        length: 0,
+        samples: 0,
+        level: -1,
+        decoded: false,
+      })),
+      unitHead: 0,
+      unitCount: 0,
+      skip: 0,
+      queued: 0,
+      fifo: undefined,
+      fifoStart: 0,
+      fifoCount: 0,
+      continuous: false,
+      lastSamples: FRAME,
       encoder: undefined,
       limiter: new Limiter(),
       ownLastTick: false,
       downsampler: undefined,
-      raw: undefined,
       frame: undefined,
       status: JitterStatus.Empty,
       mixed: false,
@@ -378,6 +441,7 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     p.held = held;
     p.stats.held = held;
     p.jitter.reset();
+    this.#dropUnits(p);
     if (held) {
       p.suppressed = true;
       this.#silenceTalker(p);
@@ -414,30 +478,41 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     const threshold = this.#talk.threshold;
     this.#mixedCount = 0;
     for (const p of participants) {
-      p.raw = undefined;
       p.frame = undefined;
       p.mixed = false;
       if (p.held) {
         p.status = JitterStatus.Empty;
         continue;
       }
-      const status = p.jitter.pop();
-      p.status = status;
+      this.#pull(p);
       if (p.muted) {
+        p.status = JitterStatus.Empty;
         continue;
       }
+      // The packets this tick's 20 ms cover: the loudest one's level counts (RFC 6464 levels
+      // come per packet and apply to all of its duration).
       let level = 127;
-      if (status === JitterStatus.Packet) {
-        const octet = p.jitter.level;
-        if (octet >= 0) {
-          level = octet & 0x7f;
+      let status: JitterStatus = JitterStatus.Empty;
+      const units = p.units;
+      let covered = -p.skip;
+      for (let k = 0; k < p.unitCount && covered < FRAME; k++) {
+        const unit = units[(p.unitHead + k) % UNIT_CAPACITY]!;
+        covered += unit.samples;
+        let unitLevel: number;
+        if (unit.status === JitterStatus.Packet) {
+          status = JitterStatus.Packet;
+          unitLevel = unit.level;
         } else {
-          // No RFC 6464 level: decoding is the only way to measure.
-          level = energyLevel(this.#decode(p));
+          if (status === JitterStatus.Empty) {
+            status = JitterStatus.Lost;
+          }
+          unitLevel = p.detector.talking ? p.stats.level : 127;
         }
-      } else if (status === JitterStatus.Lost && p.detector.talking) {
-        level = p.stats.level;
+        if (unitLevel < level) {
+          level = unitLevel;
+        }
       }
+      p.status = status;
       p.stats.level = level;
       if (p.detector.update(level)) {
         p.stats.talking = p.detector.talking;
@@ -450,6 +525,9 @@ export class Mixer extends TypedEmitter<MixerEvents> {
 
     this.#mix();
     this.#send();
+    for (const p of participants) {
+      this.#advance(p);
+    }
 
     if (this.#changes.length > 0) {
       const changes = this.#changes;
@@ -499,49 +577,191 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     this.#mixedCount = count + 1;
   }
 
-  /** Decodes this tick's packet of `p` at the codec rate (concealing a corrupt one). */
-  #decode(p: Participant): Int16Array {
-    if (p.raw !== undefined) {
-      return p.raw;
+  /**
+   * Pulls packets until `p` holds this tick's 20 ms (or its jitter buffer has nothing more).
+   * Without RFC 6464 levels each packet is decoded at once: decoding is the only way to measure.
+   */
+  #pull(p: Participant): void {
+    const jitter = p.jitter;
+    while (p.queued < FRAME && p.unitCount < UNIT_CAPACITY) {
+      const status = jitter.pop();
+      if (status === JitterStatus.Empty) {
+        return;
+      }
+      const unit = p.units[(p.unitHead + p.unitCount) % UNIT_CAPACITY]!;
+      unit.status = status;
+      unit.decoded = false;
+      unit.level = -1;
+      if (status === JitterStatus.Packet) {
+        const length = jitter.payloadLength;
+        if (unit.payload.length < length) {
+          unit.payload = new Uint8Array(Math.max(length, unit.payload.length * 2));
+        }
+        jitter.copyPayload(unit.payload);
+        unit.length = length;
+        const samples = this.#packetSamples(p, unit.payload, length);
+        if (samples > 0) {
+          p.lastSamples = samples;
+        }
+        unit.samples = samples > 0 ? samples : p.lastSamples;
+        unit.level = jitter.level >= 0 ? jitter.level & 0x7f : -1;
+      } else {
+        // A lost packet (or a late one, RFC 3550 sequence order): as long as the last one.
+        unit.length = 0;
+        unit.samples = p.lastSamples;
+      }
+      p.unitCount++;
+      p.queued += unit.samples;
+      if (status === JitterStatus.Packet && unit.level < 0 && !p.muted) {
+        this.#decodeThrough(p, p.unitCount - 1);
+        const fifo = p.fifo!;
+        const end = p.fifoStart + p.fifoCount;
+        unit.level = energyLevel(fifo.subarray(end - Math.min(unit.samples, p.fifoCount), end));
+      }
     }
-    const decoder = (p.decoder ??= createDecoder(p.codec, this.#codecOptions));
-    let raw = decoder.decode(p.jitter.payload);
-    if (raw === undefined || raw.length === 0) {
-      raw = decoder.conceal(p.frameDuration / decoder.clockRatio);
-      this.#stats.concealed++;
-    } else {
-      this.#stats.decoded++;
-    }
-    p.raw = raw;
-    return raw;
   }
 
-  /** This tick's 48 kHz frame of a mixed input. */
-  #frame48(p: Participant): Int16Array {
-    let raw: Int16Array;
-    if (p.status === JitterStatus.Packet) {
-      raw = this.#decode(p);
-    } else {
-      const decoder = (p.decoder ??= createDecoder(p.codec, this.#codecOptions));
-      raw = decoder.conceal(p.frameDuration / decoder.clockRatio);
-      this.#stats.concealed++;
-    }
+  /**
+   * 48 kHz duration of a payload: G.711 carries one sample per octet; Opus says it in its TOC
+   * octet (RFC 6716 §3.1: frame size by configuration, frame count by code). 0 if unreadable.
+   */
+  #packetSamples(p: Participant, payload: Uint8Array, length: number): number {
     if (p.codec.name !== 'opus') {
-      const upsampler = (p.upsampler ??= new Resampler({ inputRate: 8000, outputRate: 48000 }));
-      if (!p.upsampledLastTick) {
-        upsampler.reset();
+      return length * p.upsampling;
+    }
+    if (length === 0) {
+      return 0;
+    }
+    const toc = payload[0]!;
+    const config = toc >> 3;
+    const size =
+      config < 12
+        ? SILK_SIZES[config & 3]!
+        : config < 16
+          ? 480 << (config & 1)
+          : CELT_SIZES[config & 3]!;
+    const code = toc & 3;
+    const frames = code === 0 ? 1 : code !== 3 ? 2 : length > 1 ? payload[1]! & 0x3f : 0;
+    const samples = size * frames;
+    return samples <= MAX_PACKET ? samples : 0;
+  }
+
+  /** Decodes the units of `p` in order up to index `last` (from the oldest) into its PCM queue. */
+  #decodeThrough(p: Participant, last: number): void {
+    const units = p.units;
+    for (let k = 0; k <= last && k < p.unitCount; k++) {
+      const unit = units[(p.unitHead + k) % UNIT_CAPACITY]!;
+      if (unit.decoded) {
+        continue;
       }
-      raw = upsampler.process(raw);
+      unit.decoded = true;
+      const decoder = (p.decoder ??= createDecoder(p.codec, this.#codecOptions));
+      const codecSamples = unit.samples / p.upsampling;
+      let raw: Int16Array | undefined;
+      if (unit.status === JitterStatus.Packet) {
+        raw = decoder.decode(unit.payload.subarray(0, unit.length));
+      }
+      if (raw === undefined || raw.length === 0) {
+        // Lost, or corrupt: Opus PLC, G.711 fades the last samples.
+        raw = decoder.conceal(codecSamples / decoder.clockRatio);
+        this.#stats.concealed++;
+      } else {
+        this.#stats.decoded++;
+      }
+      if (p.upsampling !== 1) {
+        const upsampler = (p.upsampler ??= new Resampler({ inputRate: 8000, outputRate: 48000 }));
+        if (!p.continuous) {
+          upsampler.reset();
+        }
+        raw = upsampler.process(raw);
+      }
+      p.continuous = true;
+      // The oldest unit may be partly played already: keep what remains.
+      const from = k === 0 ? p.skip : 0;
+      this.#append(p, raw, from, unit.samples);
     }
-    if (raw.length === FRAME) {
-      return raw;
+  }
+
+  /** Appends samples `from`…`to` of a unit's decoded PCM (zero-padded if it is short). */
+  #append(p: Participant, pcm: Int16Array, from: number, to: number): void {
+    const fifo = (p.fifo ??= new Int16Array(FIFO_CAPACITY));
+    const n = to - from;
+    if (p.fifoStart + p.fifoCount + n > FIFO_CAPACITY) {
+      fifo.copyWithin(0, p.fifoStart, p.fifoStart + p.fifoCount);
+      p.fifoStart = 0;
     }
-    // Another packetisation than 20 ms: keep the first 20 ms (the mixer is frame-based).
+    let at = p.fifoStart + p.fifoCount;
+    const available = Math.min(to, pcm.length);
+    for (let i = from; i < available; i++) {
+      fifo[at++] = pcm[i]!;
+    }
+    for (let i = Math.max(from, available); i < to; i++) {
+      fifo[at++] = 0;
+    }
+    p.fifoCount += n;
+  }
+
+  /** This tick's 48 kHz frame of a mixed input (decoding the packets it covers). */
+  #frame48(p: Participant): Int16Array {
+    let last = 0;
+    let covered = p.units[p.unitHead]!.samples - p.skip;
+    while (covered < FRAME && last + 1 < p.unitCount) {
+      last++;
+      covered += p.units[(p.unitHead + last) % UNIT_CAPACITY]!.samples;
+    }
+    this.#decodeThrough(p, last);
     const pcm = p.pcm;
-    const n = Math.min(raw.length, FRAME);
-    pcm.set(raw.subarray(0, n));
+    const fifo = p.fifo!;
+    const n = Math.min(FRAME, p.fifoCount);
+    const start = p.fifoStart;
+    for (let i = 0; i < n; i++) {
+      pcm[i] = fifo[start + i]!;
+    }
+    // The stream paused within this tick: the rest is silence.
     pcm.fill(0, n);
     return pcm;
+  }
+
+  /** Plays 20 ms of `p`: drops them from its PCM queue and its units. */
+  #advance(p: Participant): void {
+    let remaining = Math.min(FRAME, p.queued);
+    if (remaining === 0) {
+      return;
+    }
+    p.queued -= remaining;
+    const fromFifo = Math.min(remaining, p.fifoCount);
+    p.fifoStart += fromFifo;
+    p.fifoCount -= fromFifo;
+    if (p.fifoCount === 0) {
+      p.fifoStart = 0;
+    }
+    const units = p.units;
+    while (remaining > 0) {
+      const unit = units[p.unitHead]!;
+      const left = unit.samples - p.skip;
+      if (left > remaining) {
+        p.skip += remaining;
+        return;
+      }
+      remaining -= left;
+      if (!unit.decoded) {
+        // Not heard: the decoder and resampler miss it; the next decoded unit starts afresh.
+        p.continuous = false;
+      }
+      p.skip = 0;
+      p.unitHead = (p.unitHead + 1) % UNIT_CAPACITY;
+      p.unitCount--;
+    }
+  }
+
+  /** Forgets the pulled units (hold). */
+  #dropUnits(p: Participant): void {
+    p.unitCount = 0;
+    p.skip = 0;
+    p.queued = 0;
+    p.fifoStart = 0;
+    p.fifoCount = 0;
+    p.continuous = false;
   }
 
   #mix(): void {
@@ -556,9 +776,6 @@ export class Mixer extends TypedEmitter<MixerEvents> {
       for (let i = 0; i < FRAME; i++) {
         sum[i]! += frame[i]!;
       }
-    }
-    for (const p of this.#participants) {
-      p.upsampledLastTick = p.mixed && p.codec.name !== 'opus';
     }
     this.#fullLimiter.process(sum, undefined, this.#full);
     this.#full8 = undefined;
