@@ -45,7 +45,8 @@ export type { DtmfEvent, LegEvents, LegStats, MediaLeg } from './legs/types.js';
 export { WebRtcLeg } from './legs/webrtc-leg.js';
 export type { WebRtcLegOptions } from './legs/webrtc-leg.js';
 export { RtpLeg } from './legs/rtp-leg.js';
-export type { RtpLegOptions } from './legs/rtp-leg.js';
+export type { RtpLegCodec, RtpLegOptions } from './legs/rtp-leg.js';
+export { DEFAULT_RTP_LEG_CODECS } from './legs/rtp-leg.js';
 export {
   DEFAULT_PORT_RANGE,
   PortAllocator,

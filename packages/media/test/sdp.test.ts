@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { isMediaError } from '../src/engine/errors.js';
 import {
   answerPlainRtpOffer,
+  PLAIN_RTP_OFFER,
+  PLAIN_RTP_OPUS,
   readPlainRtpAnswer,
+  telephoneEventsFor,
   writePlainRtpOffer,
 } from '../src/sdp/plain-rtp.js';
 import type { LocalRtpDescription } from '../src/sdp/plain-rtp.js';
@@ -252,13 +255,137 @@ describe('plain RTP offer/answer', () => {
         { name: 'PCMU', payloadType: 0, clockRate: 8000, channels: 1 },
         { name: 'PCMA', payloadType: 8, clockRate: 8000, channels: 1 },
       ],
-      101,
+      [{ payloadType: 101, clockRate: 8000 }],
       'sendrecv',
     );
     expect(negotiation.format.telephoneEvent?.payloadType).toBe(96);
     expect(negotiation.receiveFormat.telephoneEvent?.payloadType).toBe(101);
     expect(negotiation.format.audio.name).toBe('PCMA');
     expect(negotiation.localDirection).toBe('sendonly');
+  });
+});
+
+describe('plain RTP Opus (RFC 7587)', () => {
+  const opusPhoneOffer = (mLine: string, extra: string[] = []): string =>
+    crlf([
+      'v=0',
+      'o=- 1 1 IN IP4 127.0.0.1',
+      's=-',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      mLine,
+      ...extra,
+      'a=sendrecv',
+    ]);
+
+  it('accepts an Opus-only offer on the offerer’s payload type with telephone-event/48000', () => {
+    const offer = opusPhoneOffer('m=audio 6000 RTP/AVP 107 98', [
+      'a=rtpmap:107 opus/48000/2',
+      'a=fmtp:107 useinbandfec=1',
+      'a=rtpmap:98 telephone-event/48000',
+      'a=fmtp:98 0-15',
+    ]);
+    const { sdp, negotiation } = answerPlainRtpOffer(parseSdp(offer), LOCAL, [PCMU, PCMA, OPUS]);
+    expect(negotiation.format.audio).toEqual({
+      name: 'opus',
+      payloadType: 107,
+      clockRate: 48_000,
+      channels: 2,
+    });
+    expect(negotiation.format.telephoneEvent).toEqual({ payloadType: 98, clockRate: 48_000 });
+    expect(sdp).toContain('m=audio 10000 RTP/AVP 107 98\r\n');
+    expect(sdp).toContain('a=rtpmap:107 opus/48000/2\r\n');
+    expect(sdp).toContain('a=fmtp:107 minptime=10;useinbandfec=1\r\n');
+    expect(sdp).toContain('a=rtpmap:98 telephone-event/48000\r\n');
+  });
+
+  it('does not pair Opus with the offer’s telephone-event/8000', () => {
+    const offer = opusPhoneOffer('m=audio 6000 RTP/AVP 96 101', [
+      'a=rtpmap:96 opus/48000/2',
+      'a=rtpmap:101 telephone-event/8000',
+    ]);
+    const { sdp, negotiation } = answerPlainRtpOffer(parseSdp(offer), LOCAL, [PCMU, OPUS]);
+    expect(negotiation.format.telephoneEvent).toBeUndefined();
+    expect(sdp).toContain('m=audio 10000 RTP/AVP 96\r\n');
+    expect(sdp).not.toContain('telephone-event');
+  });
+
+  it('follows the offerer’s order in a mixed offer (RFC 3264 §6.1)', () => {
+    const opusFirst = opusPhoneOffer('m=audio 6000 RTP/AVP 120 0 8 121 101', [
+      'a=rtpmap:120 opus/48000/2',
+      'a=rtpmap:121 telephone-event/48000',
+      'a=rtpmap:101 telephone-event/8000',
+    ]);
+    const first = answerPlainRtpOffer(parseSdp(opusFirst), LOCAL, [PCMU, PCMA, OPUS]);
+    expect(first.negotiation.format.audio.name).toBe('opus');
+    expect(first.negotiation.format.telephoneEvent?.payloadType).toBe(121);
+    expect(first.sdp).toContain('m=audio 10000 RTP/AVP 120 121\r\n');
+
+    const g711First = opusPhoneOffer('m=audio 6000 RTP/AVP 8 120 101 121', [
+      'a=rtpmap:120 opus/48000/2',
+      'a=rtpmap:121 telephone-event/48000',
+      'a=rtpmap:101 telephone-event/8000',
+    ]);
+    const second = answerPlainRtpOffer(parseSdp(g711First), LOCAL, [PCMU, PCMA, OPUS]);
+    expect(second.negotiation.format.audio.name).toBe('PCMA');
+    expect(second.negotiation.format.telephoneEvent).toEqual({ payloadType: 101, clockRate: 8000 });
+  });
+
+  it('offers G.711 first, then Opus on a dynamic type, with telephone-event at both clocks', () => {
+    const codecs = [...PLAIN_RTP_OFFER, PLAIN_RTP_OPUS];
+    expect(writePlainRtpOffer(LOCAL, codecs)).toBe(
+      crlf([
+        'v=0',
+        'o=confab 4242 7 IN IP4 127.0.0.1',
+        's=confab',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        'm=audio 10000 RTP/AVP 0 8 111 101 110',
+        'a=rtpmap:0 PCMU/8000',
+        'a=rtpmap:8 PCMA/8000',
+        'a=rtpmap:111 opus/48000/2',
+        'a=rtpmap:101 telephone-event/8000',
+        'a=rtpmap:110 telephone-event/48000',
+        'a=fmtp:111 minptime=10;useinbandfec=1',
+        'a=fmtp:101 0-16',
+        'a=fmtp:110 0-16',
+        'a=ptime:20',
+        'a=sendrecv',
+      ]),
+    );
+  });
+
+  it('reads an answer choosing Opus: sends on its types, receives on ours at 48 kHz', () => {
+    const codecs = [...PLAIN_RTP_OFFER, PLAIN_RTP_OPUS];
+    const answer = opusPhoneOffer('m=audio 6000 RTP/AVP 100 99', [
+      'a=rtpmap:100 opus/48000/2',
+      'a=rtpmap:99 telephone-event/48000',
+    ]);
+    const negotiation = readPlainRtpAnswer(
+      parseSdp(answer),
+      codecs,
+      telephoneEventsFor(codecs),
+      'sendrecv',
+    );
+    expect(negotiation.format.audio.payloadType).toBe(100);
+    expect(negotiation.format.telephoneEvent).toEqual({ payloadType: 99, clockRate: 48_000 });
+    expect(negotiation.receiveFormat.audio).toEqual(PLAIN_RTP_OPUS);
+    expect(negotiation.receiveFormat.telephoneEvent).toEqual({
+      payloadType: 110,
+      clockRate: 48_000,
+    });
+  });
+
+  it('refuses an answer with Opus when we offered G.711 only', () => {
+    const answer = opusPhoneOffer('m=audio 6000 RTP/AVP 100', ['a=rtpmap:100 opus/48000/2']);
+    sdpInvalid(() =>
+      readPlainRtpAnswer(
+        parseSdp(answer),
+        PLAIN_RTP_OFFER,
+        telephoneEventsFor(PLAIN_RTP_OFFER),
+        'sendrecv',
+      ),
+    );
   });
 });
 
@@ -306,7 +433,12 @@ describe('RFC 6464 ssrc-audio-level (RFC 8285 extmap)', () => {
       'm=audio 5000 RTP/AVP 0',
       `a=extmap:1 ${AUDIO_LEVEL_URI}`,
     ]);
-    const negotiation = readPlainRtpAnswer(parseSdp(answer), PLAIN_CODECS, 101, 'sendrecv');
+    const negotiation = readPlainRtpAnswer(
+      parseSdp(answer),
+      PLAIN_CODECS,
+      [{ payloadType: 101, clockRate: 8000 }],
+      'sendrecv',
+    );
     expect(negotiation.format.audioLevelExtensionId).toBeUndefined();
     expect(negotiation.receiveFormat.audioLevelExtensionId).toBeUndefined();
   });

@@ -3,7 +3,9 @@
  *
  * - Sockets: an even RTP port and RTCP on the next port (RFC 3550 §11), taken from a
  *   {@link PortAllocator}; a pair another process holds is skipped.
- * - Offer/answer (RFC 3264) with PCMU, PCMA and `telephone-event/8000` (RFC 4733).
+ * - Offer/answer (RFC 3264) with PCMU, PCMA, Opus (RFC 7587) and `telephone-event` (RFC 4733)
+ *   at the negotiated codec's clock. The leg's outgoing stream, RTCP reports, reception
+ *   statistics and DTMF durations all run at that clock (48 kHz for Opus).
  * - Symmetric RTP (RFC 4961) with latching ("comedia"): until a source is latched we send to
  *   the c=/m= address of the remote SDP. Packets from that address latch at once; another
  *   source (a phone behind NAT) is latched after a few packets in sequence (see
@@ -29,12 +31,13 @@ import { parseRtcp } from '../rtp/rtcp.js';
 import type { RtpPacket } from '../rtp/packet.js';
 import {
   answerPlainRtpOffer,
-  DEFAULT_TELEPHONE_EVENT_PT,
   PLAIN_RTP_OFFER,
+  PLAIN_RTP_OPUS,
   readPlainRtpAnswer,
+  telephoneEventsFor,
   writePlainRtpOffer,
 } from '../sdp/plain-rtp.js';
-import type { PlainRtpNegotiation, RtpEndpoint } from '../sdp/plain-rtp.js';
+import type { PlainRtpNegotiation, RtpEndpoint, TelephoneEventFormat } from '../sdp/plain-rtp.js';
 import { directionReceives, directionSends, MediaDirection, parseSdp } from '../sdp/sdp.js';
 import { DEFAULT_PORT_RANGE, sharedPortAllocator } from './port-allocator.js';
 import type { PortAllocator } from './port-allocator.js';
@@ -44,6 +47,12 @@ import { RtcpReporter } from './rtcp-reporter.js';
 import { assertLegTransition, LegKind, LegState } from './types.js';
 import { mapInboundPayload } from './payload-map.js';
 import type { LegEvents, LegStats, MediaLeg } from './types.js';
+
+/** A codec a plain RTP leg can negotiate. */
+export type RtpLegCodec = 'PCMU' | 'PCMA' | 'opus';
+
+/** The default codec list of a plain RTP leg. */
+export const DEFAULT_RTP_LEG_CODECS: readonly RtpLegCodec[] = ['PCMU', 'PCMA', 'opus'];
 
 /** Options of {@link RtpLeg.open}. */
 export interface RtpLegOptions {
@@ -67,10 +76,11 @@ export interface RtpLegOptions {
   /** @default the allocator shared by every leg of this thread for `portRange` */
   portAllocator?: PortAllocator;
   /**
-   * Codecs we accept and offer, in preference order.
-   * @default PCMU, PCMA
+   * Codecs we accept and offer, in the order our offers list them. Answers follow the
+   * offerer's order among these (RFC 3264 §6.1).
+   * @default PCMU, PCMA, opus (G.711 first in offers: what phones and trunks expect)
    */
-  codecs?: readonly ('PCMU' | 'PCMA')[];
+  codecs?: readonly RtpLegCodec[];
   /** Mean RTCP report interval in ms (RFC 3550 §6.2 recommends 5 s minimum). @default 5000 */
   rtcpIntervalMs?: number;
   /**
@@ -168,16 +178,16 @@ async function openSocketPair(allocator: PortAllocator, address: string): Promis
   throw MediaError.noPorts(allocator.range);
 }
 
-const CODEC_SPECS: Readonly<Record<'PCMU' | 'PCMA', MediaFormat['audio']>> = {
+const CODEC_SPECS: Readonly<Record<RtpLegCodec, MediaFormat['audio']>> = {
   PCMU: PLAIN_RTP_OFFER[0]!,
   PCMA: PLAIN_RTP_OFFER[1]!,
+  opus: PLAIN_RTP_OPUS,
 };
 
 /** A plain RTP leg; create it with {@link RtpLeg.open}. */
 export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   readonly id: string;
   readonly kind = LegKind.Rtp;
-  readonly output: OutboundRtpStream;
   /** The bound RTP port (RTCP is `port + 1`). */
   readonly port: number;
 
@@ -187,6 +197,8 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #codecs: readonly MediaFormat['audio'][];
+  readonly #telephoneEvents: readonly TelephoneEventFormat[];
+  #output: OutboundRtpStream;
   readonly #sessionId = String(Math.floor(Math.random() * 1e12));
   readonly #rtcp: RtcpReporter;
   readonly #inactivity: InactivityMonitor | undefined;
@@ -227,19 +239,27 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     this.#address = options.address ?? '127.0.0.1';
     this.#clock = options.clock ?? SYSTEM_CLOCK;
     this.#logger = (options.logger ?? silentLogger).child({ legId: id, legKind: LegKind.Rtp });
-    this.#codecs = (options.codecs ?? ['PCMU', 'PCMA']).map((name) => CODEC_SPECS[name]);
+    this.#codecs = [...new Set(options.codecs ?? DEFAULT_RTP_LEG_CODECS)].map(
+      (name) => CODEC_SPECS[name],
+    );
     if (this.#codecs.length === 0) {
       throw new TypeError('an RTP leg needs at least one codec');
     }
+    this.#telephoneEvents = telephoneEventsFor(this.#codecs);
+    const first = this.#codecs[0]!;
     this.#format = {
-      audio: this.#codecs[0]!,
-      telephoneEvent: { payloadType: DEFAULT_TELEPHONE_EVENT_PT, clockRate: 8000 },
+      audio: first,
+      telephoneEvent: this.#telephoneEvents.find((event) => event.clockRate === first.clockRate),
       audioLevelExtensionId: undefined,
     };
-    this.output = new OutboundRtpStream({ clockRate: 8000, clock: this.#clock });
+    this.#output = new OutboundRtpStream({ clockRate: first.clockRate, clock: this.#clock });
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the reporter reads the current stream
+    const leg = this;
     this.#rtcp = new RtcpReporter({
       intervalMs: options.rtcpIntervalMs ?? 5000,
-      output: this.output,
+      get output() {
+        return leg.output;
+      },
       clock: this.#clock,
       reception: () => this.#reception,
       send: (bytes) => {
@@ -286,6 +306,14 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     return this.#state;
   }
 
+  /**
+   * The leg's outgoing stream, at the negotiated codec's clock rate. A negotiation that changes
+   * the clock rate (G.711 ↔ Opus) starts a new stream with a new SSRC (RFC 7160 §4.1).
+   */
+  get output(): OutboundRtpStream {
+    return this.#output;
+  }
+
   /** The negotiated format (payload types of the remote party, used to send). */
   get format(): MediaFormat {
     return this.#format;
@@ -326,7 +354,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       const sdp = writePlainRtpOffer(
         this.#local(MediaDirection.SendRecv),
         this.#codecs,
-        DEFAULT_TELEPHONE_EVENT_PT,
+        this.#telephoneEvents,
       );
       this.#signaling = NegotiationState.HaveLocalOffer;
       this.#pendingDirection = MediaDirection.SendRecv;
@@ -365,7 +393,7 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       const negotiation = readPlainRtpAnswer(
         answer,
         this.#codecs,
-        DEFAULT_TELEPHONE_EVENT_PT,
+        this.#telephoneEvents,
         this.#pendingDirection,
       );
       this.#signaling = NegotiationState.Stable;
@@ -430,6 +458,13 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     const wanted = this.wantsMedia;
     this.#negotiation = negotiation;
     this.#format = negotiation.format;
+    const clockRate = negotiation.format.audio.clockRate;
+    if (clockRate !== this.#output.clockRate) {
+      // RFC 7160 §4.1: a sender changing its clock rate starts a new stream (new SSRC). Before
+      // the first negotiation nothing was sent, so this only picks the right clock.
+      this.#output = new OutboundRtpStream({ clockRate, clock: this.#clock });
+      this.#reception = undefined;
+    }
     const moved =
       previous?.remote?.address !== negotiation.remote?.address ||
       previous?.remote?.port !== negotiation.remote?.port;
@@ -496,7 +531,8 @@ export class RtpLeg extends TypedEmitter<LegEvents> implements MediaLeg {
     this.#inactivity?.touch();
     let reception = this.#reception;
     if (reception?.ssrc !== packet.ssrc) {
-      reception = new ReceptionStats(packet.ssrc, 8000);
+      // Jitter is computed in the stream's timestamp units (RFC 3550 §6.4.1, A.8).
+      reception = new ReceptionStats(packet.ssrc, negotiation.receiveFormat.audio.clockRate);
       this.#reception = reception;
     }
     reception.update(packet.sequenceNumber, packet.timestamp, this.#clock.now());

@@ -1,8 +1,15 @@
 /**
  * Offer/answer (RFC 3264) for plain RTP/AVP audio: desk phones, softphones, sipp, trunks.
  *
- * One audio stream: G.711 (PCMU 0, PCMA 8, RFC 3551) and RFC 4733 `telephone-event/8000`. No
- * ICE, no encryption. The functions are pure: the leg owns sockets and state, these only read
+ * One audio stream: G.711 (PCMU 0, PCMA 8, RFC 3551), Opus (RFC 7587: `opus/48000/2` on a
+ * dynamic payload type, mono media) and RFC 4733 `telephone-event` at the clock rate of each
+ * offered codec (`/8000` beside G.711, `/48000` beside Opus, RFC 4733 §2.1). No ICE, no
+ * encryption.
+ *
+ * Codec order: our offers list G.711 first (what desk phones and trunks expect and every one
+ * of them decodes; Opus is an extra a phone may pick) unless the leg is configured otherwise;
+ * our answers take the offerer's first supported codec (RFC 3264 §6.1), so an Opus-first phone
+ * gets Opus. The functions are pure: the leg owns sockets and state, these only read
  * and write descriptions.
  */
 import { isIPv4 } from 'node:net';
@@ -64,8 +71,46 @@ export interface PlainRtpNegotiation {
 /** Profiles we answer: RTP/AVP and its feedback extension (AVPF endpoints interwork with AVP, RFC 4585 §5). */
 const PLAIN_PROFILES: ReadonlySet<string> = new Set(['RTP/AVP', 'RTP/AVPF']);
 
-/** The telephone-event payload type we offer (a common choice; any dynamic number works). */
+/** The `telephone-event/8000` payload type we offer (a common choice; any dynamic number works). */
 export const DEFAULT_TELEPHONE_EVENT_PT = 101;
+
+/** The `telephone-event/48000` payload type we offer beside Opus (RFC 4733 §2.1). */
+export const OPUS_TELEPHONE_EVENT_PT = 110;
+
+/** The dynamic payload type we offer Opus on (RFC 7587 §7: dynamic, chosen by the offerer). */
+export const OPUS_PT = 111;
+
+/** Opus as a plain RTP leg offers it: signalled `opus/48000/2` (RFC 7587 §7), media mono. */
+export const PLAIN_RTP_OPUS: MediaFormat['audio'] = {
+  name: 'opus',
+  payloadType: OPUS_PT,
+  clockRate: 48_000,
+  channels: 2,
+};
+
+/**
+ * Opus parameters we declare for receiving (RFC 7587 §6.1): 10 ms packets at the least and
+ * in-band FEC welcome (our decoders recover a lost frame from the next one).
+ */
+export const OPUS_FMTP = 'minptime=10;useinbandfec=1';
+
+/** A telephone-event format: payload type and clock rate. */
+export type TelephoneEventFormat = NonNullable<MediaFormat['telephoneEvent']>;
+
+/**
+ * The telephone-event formats an offer with `codecs` carries: one per distinct clock rate
+ * (RFC 4733 §2.1: the event clock must be the audio clock), `/8000` on
+ * {@link DEFAULT_TELEPHONE_EVENT_PT} and `/48000` on {@link OPUS_TELEPHONE_EVENT_PT}.
+ */
+export function telephoneEventsFor(
+  codecs: readonly MediaFormat['audio'][],
+): TelephoneEventFormat[] {
+  const rates = [...new Set(codecs.map((codec) => codec.clockRate))];
+  return rates.map((clockRate) => ({
+    payloadType: clockRate === 8000 ? DEFAULT_TELEPHONE_EVENT_PT : OPUS_TELEPHONE_EVENT_PT,
+    clockRate,
+  }));
+}
 
 /** The audio formats a plain RTP leg offers, in preference order. */
 export const PLAIN_RTP_OFFER: readonly MediaFormat['audio'][] = [
@@ -98,7 +143,7 @@ function audioSection(
   local: LocalRtpDescription,
   protocol: string,
   codecs: readonly MediaFormat['audio'][],
-  telephoneEvent: MediaFormat['telephoneEvent'],
+  telephoneEvents: readonly TelephoneEventFormat[],
   direction: MediaDirection,
   ext: MediaDescription['ext'] = undefined,
 ): MediaDescription {
@@ -106,10 +151,14 @@ function audioSection(
     payload: codec.payloadType,
     codec: codec.name,
     rate: codec.clockRate,
+    // RFC 7587 §7: Opus is always signalled with 2 channels; G.711 omits the count (1).
+    ...(codec.channels === 1 ? {} : { encoding: codec.channels }),
   }));
-  const fmtp: MediaDescription['fmtp'] = [];
+  const fmtp: MediaDescription['fmtp'] = codecs
+    .filter((codec) => codec.name === 'opus')
+    .map((codec) => ({ payload: codec.payloadType, config: OPUS_FMTP }));
   const payloads = codecs.map((codec) => codec.payloadType);
-  if (telephoneEvent) {
+  for (const telephoneEvent of telephoneEvents) {
     payloads.push(telephoneEvent.payloadType);
     rtp.push({
       payload: telephoneEvent.payloadType,
@@ -146,17 +195,16 @@ function rejectedSection(offered: MediaDescription): MediaDescription {
 }
 
 /**
- * Our initial (or re-) offer: one audio stream with `codecs` and `telephone-event/8000`.
+ * Our initial (or re-) offer: one audio stream with `codecs` in their order and
+ * `telephoneEvents` (by default one per clock rate, {@link telephoneEventsFor}).
  */
 export function writePlainRtpOffer(
   local: LocalRtpDescription,
   codecs: readonly MediaFormat['audio'][] = PLAIN_RTP_OFFER,
-  telephoneEventPt: number | undefined = DEFAULT_TELEPHONE_EVENT_PT,
+  telephoneEvents: readonly TelephoneEventFormat[] = telephoneEventsFor(codecs),
 ): string {
   const session = baseSession(local);
-  const event =
-    telephoneEventPt === undefined ? undefined : { payloadType: telephoneEventPt, clockRate: 8000 };
-  session.media.push(audioSection(local, 'RTP/AVP', codecs, event, local.direction));
+  session.media.push(audioSection(local, 'RTP/AVP', codecs, telephoneEvents, local.direction));
   return writeSdp(session);
 }
 
@@ -245,7 +293,7 @@ export function answerPlainRtpOffer(
           local,
           offered.protocol,
           [format.audio],
-          format.telephoneEvent,
+          format.telephoneEvent === undefined ? [] : [format.telephoneEvent],
           localDirection,
           ext,
         )
@@ -265,14 +313,14 @@ export function answerPlainRtpOffer(
 }
 
 /**
- * Reads the answer to our offer (`offered` is the format list we offered, `offerDirection` the
- * direction we wrote). Throws `MEDIA_SDP_INVALID` when the answer rejects the audio stream or
+ * Reads the answer to our offer (`offered` is the format list we offered, `offeredEvents` the
+ * telephone-event formats we offered, `offerDirection` the direction we wrote). Throws `MEDIA_SDP_INVALID` when the answer rejects the audio stream or
  * picks a codec we did not offer.
  */
 export function readPlainRtpAnswer(
   answer: SessionDescription,
   offered: readonly MediaFormat['audio'][],
-  offeredTelephoneEventPt: number | undefined,
+  offeredEvents: readonly TelephoneEventFormat[],
   offerDirection: MediaDirection,
 ): PlainRtpNegotiation {
   // RFC 3264 §6: the answer has exactly as many m= lines as the offer (ours has one).
@@ -291,12 +339,18 @@ export function readPlainRtpAnswer(
     throw MediaError.sdpInvalid('the answer picked no offered codec');
   }
   const offeredCodec = offered.find((codec) => codec.name === format.audio.name)!;
+  // The answer's event format has the chosen codec's clock (negotiateFormat); we receive it on
+  // the payload type we offered at that clock, if we offered one (RFC 4733 §2.1).
+  const offeredEvent =
+    format.telephoneEvent === undefined
+      ? undefined
+      : offeredEvents.find((event) => event.clockRate === format.telephoneEvent?.clockRate);
   const receiveFormat: MediaFormat = {
     audio: { ...format.audio, payloadType: offeredCodec.payloadType },
     telephoneEvent:
-      format.telephoneEvent && offeredTelephoneEventPt !== undefined
-        ? { payloadType: offeredTelephoneEventPt, clockRate: format.telephoneEvent.clockRate }
-        : undefined,
+      offeredEvent === undefined
+        ? undefined
+        : { payloadType: offeredEvent.payloadType, clockRate: offeredEvent.clockRate },
     // Our offers carry no a=extmap, so an answer may not introduce one (RFC 8285 §6).
     audioLevelExtensionId: undefined,
   };
