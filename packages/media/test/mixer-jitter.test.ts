@@ -20,8 +20,8 @@ function pop(buffer: JitterBuffer): number | 'lost' | 'empty' {
 }
 
 describe('JitterBuffer', () => {
-  it('waits for its target depth, then plays reordered packets in sequence order', () => {
-    const buffer = new JitterBuffer({ targetDepth: 2 });
+  it('waits for its start depth, then plays reordered packets in sequence order', () => {
+    const buffer = new JitterBuffer({ targetDepth: 2, startDepth: 2 });
     push(buffer, 11);
     expect(pop(buffer)).toBe('empty');
     push(buffer, 10);
@@ -29,6 +29,24 @@ describe('JitterBuffer', () => {
     push(buffer, 13);
     push(buffer, 12);
     expect([pop(buffer), pop(buffer), pop(buffer)]).toEqual([11, 12, 13]);
+  });
+
+  it('by default plays from the first packet, settles one frame deeper after an underrun, and never shrinks below its target', () => {
+    const buffer = new JitterBuffer();
+    push(buffer, 1);
+    expect(pop(buffer)).toBe(1); // heard one tick after it arrived
+    expect(pop(buffer)).toBe('lost'); // jitter: packet 2 is a tick late
+    push(buffer, 2);
+    push(buffer, 3);
+    expect(pop(buffer)).toBe(2); // playout now runs a frame behind arrival
+    const played: (number | 'lost' | 'empty')[] = [];
+    for (let seq = 4; seq < 4 + 60; seq++) {
+      push(buffer, seq);
+      played.push(pop(buffer));
+    }
+    // Two packets buffered is the target: a second at that depth drops nothing.
+    expect(played).toEqual(Array.from({ length: 60 }, (_, i) => 3 + i));
+    expect(buffer.stats).toMatchObject({ underruns: 1, overflow: 0, lost: 0 });
   });
 
   it('drops duplicates and packets whose slot already played', () => {

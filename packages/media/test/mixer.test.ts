@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toneAmplitude } from '../src/audio/goertzel.js';
 import { RelayBridge } from '../src/bridge/relay-bridge.js';
 import { serializeTelephoneEvent } from '../src/dtmf/telephone-event.js';
+import type { JitterBufferOptions } from '../src/mixer/jitter-buffer.js';
 import { Mixer } from '../src/mixer/mixer.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
 import { TestClock } from './bridge-fixtures.js';
@@ -18,9 +19,11 @@ interface Setup {
   run: (ticks: number, parties: readonly Party[]) => void;
 }
 
-function setup(): Setup {
+function setup(jitter: JitterBufferOptions = { startDepth: 2 }): Setup {
   const clock = new TestClock();
-  const mixer = new Mixer({ id: 'm1', clock });
+  // The timing tests below are written for playout one packet behind arrival (a buffer two
+  // deep); the default start depth of one is tested on its own.
+  const mixer = new Mixer({ id: 'm1', clock, jitter });
   const talking: [string, boolean][] = [];
   mixer.on('talking', (id, value) => talking.push([id, value]));
   return {
@@ -209,6 +212,15 @@ describe('Mixer', () => {
       ['phone', true],
       ['phone', false],
     ]);
+  });
+
+  it('plays a joining talker from its first packet by default (merge latency: one tick, not two)', () => {
+    const { party, run, mixer } = setup({});
+    const talker = party('t', { frequency: 440, levelId: LEVEL_ID });
+    const listener = party('l', { levelId: LEVEL_ID });
+    run(1, [talker, listener]);
+    expect(toneAmplitude(listener.lastHeard(1), 48000, 440)).toBeGreaterThan(1500);
+    expect(mixer.portStats('t')).toMatchObject({ lost: 0 });
   });
 
   it('conceals a lost talker packet with Opus PLC instead of a hole', () => {

@@ -24,12 +24,18 @@ export type JitterStatus = (typeof JitterStatus)[keyof typeof JitterStatus];
 /** Options of {@link JitterBuffer}. */
 export interface JitterBufferOptions {
   /**
-   * Packets buffered before playout starts (and again after the source paused): the initial
-   * playout delay in packets. An underrun while playing conceals one frame and delays playout
-   * by a frame; a delay that stayed above the target for a second is shrunk by dropping one
-   * packet. @default 2
+   * The playout delay in packets the buffer settles at: an underrun while playing conceals one
+   * frame and delays playout by a frame; a delay that stayed above the target for a second is
+   * shrunk by dropping one packet. @default 2
    */
   targetDepth?: number;
+  /**
+   * Packets buffered before playout starts (and again after the source paused). Starting below
+   * the target lets a leg that joins a mixer be heard one frame sooner (merge latency); a
+   * jittery source then underruns once and settles at its delay, which is never shrunk below
+   * `targetDepth`. @default 1
+   */
+  startDepth?: number;
   /** Most packets kept; the oldest are dropped beyond it (a sender running fast). @default 8 */
   maxDepth?: number;
 }
@@ -69,6 +75,7 @@ const SHRINK_WINDOW = 50;
  */
 export class JitterBuffer {
   readonly #targetDepth: number;
+  readonly #startDepth: number;
   readonly #maxDepth: number;
   readonly #seqs = new Int32Array(CAPACITY).fill(-1);
   readonly #levels = new Int16Array(CAPACITY);
@@ -102,6 +109,7 @@ export class JitterBuffer {
   constructor(options: JitterBufferOptions = {}) {
     this.#targetDepth = Math.max(1, Math.min(options.targetDepth ?? 2, CAPACITY / 2));
     this.#maxDepth = Math.max(this.#targetDepth, Math.min(options.maxDepth ?? 8, CAPACITY / 2));
+    this.#startDepth = Math.max(1, Math.min(options.startDepth ?? 1, this.#maxDepth));
     for (let i = 0; i < CAPACITY; i++) {
       this.#stores.push(new Uint8Array(256));
     }
@@ -212,7 +220,7 @@ export class JitterBuffer {
       return JitterStatus.Empty;
     }
     if (this.#buffering) {
-      if (this.#count < this.#targetDepth) {
+      if (this.#count < this.#startDepth) {
         return JitterStatus.Empty;
       }
       this.#buffering = false;
