@@ -106,6 +106,21 @@ function assertId(value: unknown, name: string): asserts value is string {
   }
 }
 
+/** The entry of `map` for the id argument `id` (named `name`); `notFound(id)` when it has none. */
+function lookup<T>(
+  map: ReadonlyMap<string, T>,
+  id: unknown,
+  name: string,
+  notFound: (id: string) => MediaError,
+): T {
+  assertId(id, name);
+  const found = map.get(id);
+  if (found === undefined) {
+    throw notFound(id);
+  }
+  return found;
+}
+
 function assertString(value: unknown, name: string): asserts value is string {
   if (typeof value !== 'string') {
     throw new TypeError(`${name} must be a string`);
@@ -509,6 +524,11 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   /** Takes a leg out of its relay bridge (a bridge left with one leg closes). */
   #detach(entry: LegEntry): void {
+    this.#leaveBridge(entry, 1);
+  }
+
+  /** Takes a leg out of its relay bridge, which closes if `closeAtMost` legs or fewer remain. */
+  #leaveBridge(entry: LegEntry, closeAtMost: number): void {
     const bridged = entry.bridge;
     if (!bridged) {
       return;
@@ -516,7 +536,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     entry.bridge = undefined;
     bridged.legs.delete(entry);
     bridged.bridge.remove(entry.leg.id);
-    if (bridged.legs.size <= 1) {
+    if (bridged.legs.size <= closeAtMost) {
       this.#closeBridge(bridged);
     }
   }
@@ -529,16 +549,8 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     if (entry.mixer) {
       this.#leaveMixer(entry);
     }
-    const bridged = entry.bridge;
-    if (!bridged) {
-      return;
-    }
-    entry.bridge = undefined;
-    bridged.legs.delete(entry);
-    bridged.bridge.remove(entry.leg.id);
-    if (bridged.legs.size === 0) {
-      this.#closeBridge(bridged);
-    }
+    // A closed leg's bridge closes only once no leg is left in it.
+    this.#leaveBridge(entry, 0);
   }
 
   #closeBridge(bridged: BridgeEntry): void {
@@ -640,12 +652,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   }
 
   #mixerEntry(mixerId: unknown): MixerEntry {
-    assertId(mixerId, 'mixerId');
-    const mixed = this.#mixers.get(mixerId);
-    if (!mixed) {
-      throw MediaError.mixerNotFound(mixerId);
-    }
-    return mixed;
+    return lookup(this.#mixers, mixerId, 'mixerId', (id) => MediaError.mixerNotFound(id));
   }
 
   #startTicking(): void {
@@ -697,12 +704,9 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   };
 
   #unbridge(bridgeId: unknown): void {
-    assertId(bridgeId, 'bridgeId');
-    const bridged = this.#bridges.get(bridgeId);
-    if (!bridged) {
-      throw MediaError.bridgeNotFound(bridgeId);
-    }
-    this.#closeBridge(bridged);
+    this.#closeBridge(
+      lookup(this.#bridges, bridgeId, 'bridgeId', (id) => MediaError.bridgeNotFound(id)),
+    );
   }
 
   /**
@@ -743,12 +747,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   }
 
   #entry(legId: unknown): LegEntry {
-    assertId(legId, 'legId');
-    const entry = this.#legs.get(legId);
-    if (!entry) {
-      throw MediaError.legNotFound(legId);
-    }
-    return entry;
+    return lookup(this.#legs, legId, 'legId', (id) => MediaError.legNotFound(id));
   }
 
   #stats(): MediaEngineStats {

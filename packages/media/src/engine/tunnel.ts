@@ -134,12 +134,7 @@ export class LegTunnel {
     }
     this.#closed = true;
     if (notify) {
-      try {
-        const message: TunnelMessage = { t: 'close' };
-        this.#port.postMessage(message);
-      } catch {
-        // The port is already closed.
-      }
+      sendClose(this.#port);
     }
     this.#port.close();
     this.#onClose();
@@ -272,12 +267,7 @@ export class RemoteLeg extends TypedEmitter<LegEvents> implements MediaLeg {
       return;
     }
     if (notify) {
-      try {
-        const message: TunnelMessage = { t: 'close' };
-        this.#port.postMessage(message);
-      } catch {
-        // The port is already closed.
-      }
+      sendClose(this.#port);
     }
     this.#port.close();
     this.#setState(LegState.Closed);
@@ -318,5 +308,15 @@ export class RemoteLeg extends TypedEmitter<LegEvents> implements MediaLeg {
         this.#close(false);
         return;
     }
+  }
+}
+
+/** Tells the other end of a tunnel that this end closes (the port may be closed already). */
+function sendClose(port: MessagePort): void {
+  try {
+    const message: TunnelMessage = { t: 'close' };
+    port.postMessage(message);
+  } catch {
+    // The port is already closed.
   }
 }

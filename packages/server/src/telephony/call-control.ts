@@ -283,21 +283,10 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       },
       this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS,
     );
-    await attempt.fork(bindings, {
-      from: {
-        displayName: callerParty.name,
-        uri: sipUri(callerParty.number, this.#options.domain),
-        params: new Map(),
-      },
-      to: {
-        displayName: calleeParty.name,
-        uri: sipUri(extension, this.#options.domain),
-        params: new Map(),
-      },
-      calleeLine,
-      calleeParty,
-      callerParty,
-    });
+    await attempt.fork(
+      bindings,
+      this.#forkContext({ calleeLine, calleeParty, callerParty }, extension),
+    );
   }
 
   /**
@@ -376,16 +365,8 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       target: formatTarget(binding),
       flow: binding.flow,
       // The device shows whom it is about to call (Asterisk sets the originate's caller id so).
-      from: {
-        displayName: calleeParty.name,
-        uri: sipUri(extension, this.#options.domain),
-        params: new Map(),
-      },
-      to: {
-        displayName: userParty.name,
-        uri: sipUri(line.extension, this.#options.domain),
-        params: new Map(),
-      },
+      from: this.#nameAddr(calleeParty.name, extension),
+      to: this.#nameAddr(userParty.name, line.extension),
       sdp: offer,
     });
     return channel;
@@ -395,7 +376,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
   async #originateAnswered(
     channel: OutboundChannel,
     sdp: string,
-    parties: Pick<ForkContext, 'calleeLine' | 'calleeParty' | 'callerParty'>,
+    parties: ForkParties,
   ): Promise<void> {
     const legId = channel.legId;
     try {
@@ -426,19 +407,24 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       },
       this.#options.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_MS,
     );
-    await attempt.fork(bindings, {
-      from: {
-        displayName: parties.callerParty.name,
-        uri: sipUri(parties.callerParty.number, this.#options.domain),
-        params: new Map(),
-      },
-      to: {
-        displayName: parties.calleeParty.name,
-        uri: sipUri(parties.calleeLine.extension, this.#options.domain),
-        params: new Map(),
-      },
+    await attempt.fork(bindings, this.#forkContext(parties));
+  }
+
+  /** A From/To value of this domain: `"displayName" <sip:user@domain>`. */
+  #nameAddr(displayName: string, user: string): NameAddr {
+    return { displayName, uri: sipUri(user, this.#options.domain), params: new Map() };
+  }
+
+  /**
+   * What every fork of a call attempt sends: From the caller's party, To the callee's party at
+   * `toUser` (the callee line's extension unless the caller dialed it otherwise).
+   */
+  #forkContext(parties: ForkParties, toUser = parties.calleeLine.extension): ForkContext {
+    return {
+      from: this.#nameAddr(parties.callerParty.name, parties.callerParty.number),
+      to: this.#nameAddr(parties.calleeParty.name, toUser),
       ...parties,
-    });
+    };
   }
 
   /** @internal Used by {@link CallAttempt}: creates an outbound channel toward a binding. */
@@ -846,19 +832,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     );
     const { callerParty, calleeParty, calleeLine } = target;
     await attempt.fork(target.bindings, {
-      from: {
-        displayName: callerParty.name,
-        uri: sipUri(callerParty.number, this.#options.domain),
-        params: new Map(),
-      },
-      to: {
-        displayName: calleeParty.name,
-        uri: sipUri(calleeLine.extension, this.#options.domain),
-        params: new Map(),
-      },
-      calleeLine,
-      calleeParty,
-      callerParty,
+      ...this.#forkContext({ calleeLine, calleeParty, callerParty }),
       // RFC 3892 §3: the referee copies Referred-By into the triggered request.
       ...(refer.referredBy !== undefined ? { headers: { 'Referred-By': refer.referredBy } } : {}),
     });
@@ -903,6 +877,9 @@ const TRANSFEREE_PROBLEMS = {
 function isWebSocketFlow(protocol: string): boolean {
   return protocol === 'WS' || protocol === 'WSS';
 }
+
+/** Who calls whom in a call attempt. */
+type ForkParties = Pick<ForkContext, 'calleeLine' | 'calleeParty' | 'callerParty'>;
 
 function partyOf(user: User | undefined, line: Line, from?: NameAddr): PartyId {
   const name = user
