@@ -7,7 +7,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestConfab, type TestConfab } from '../support/confab-server.js';
 import { sleep, waitFor } from '../support/node-phone.js';
-import { ADHOC, AdhocWorld, telephonyOf, type Person, type Reply } from '../support/adhoc.js';
+import {
+  ADHOC,
+  AdhocWorld,
+  expectNothingLeft,
+  telephonyOf,
+  type Person,
+  type Reply,
+} from '../support/adhoc.js';
 
 const HZ = { alice: 500, bob: 800, carol: 1100, dave: 1400 } as const;
 
@@ -42,15 +49,7 @@ describe('ad-hoc conference races', () => {
 
   afterEach(async () => {
     await world.close();
-    await waitFor('no channel nor bridge left', () => {
-      const stats = confab.stats();
-      return stats.channels === 0 && stats.bridges === 0;
-    });
-    await waitFor('no media leg nor mixer left', async () => {
-      const media = await telephonyOf(confab).mediaStats();
-      return media?.legs === 0 && media.mixers === 0;
-    });
-    expect(telephonyOf(confab).conferences.conferences.size).toBe(0);
+    await expectNothingLeft(confab);
   });
 
   afterAll(async () => {
@@ -59,11 +58,7 @@ describe('ad-hoc conference races', () => {
 
   async function people(...names: (keyof typeof HZ)[]): Promise<Person[]> {
     world = new AdhocWorld(confab);
-    const result: Person[] = [];
-    for (const name of names) {
-      result.push(await world.person(name, HZ[name]));
-    }
-    return result;
+    return world.peopleWithTones(HZ, names);
   }
 
   /** Every live conference's members are live channels that list it in their bridges. */

@@ -61,11 +61,7 @@ describe('ad-hoc conferences and transfer on two media workers', () => {
 
   async function people(...names: (keyof typeof HZ)[]): Promise<Person[]> {
     world = new AdhocWorld(confab);
-    const result: Person[] = [];
-    for (const name of names) {
-      result.push(await world.person(name, HZ[name]));
-    }
-    return result;
+    return world.peopleWithTones(HZ, names);
   }
 
   /**

@@ -8,7 +8,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PhoneEvent } from '@confab/sdk';
 import { startTestConfab, type TestConfab } from '../support/confab-server.js';
 import { waitFor } from '../support/node-phone.js';
-import { ADHOC, AdhocWorld, hearsExactly, telephonyOf, type Person } from '../support/adhoc.js';
+import {
+  ADHOC,
+  AdhocWorld,
+  expectNothingLeft,
+  hearsExactly,
+  telephonyOf,
+  type Person,
+} from '../support/adhoc.js';
 
 const HZ = { alice: 500, bob: 800, carol: 1100, dave: 1400, erin: 1700, frank: 2000 } as const;
 
@@ -22,15 +29,7 @@ describe('calld ad-hoc conferences on a real server', () => {
 
   afterEach(async () => {
     await world.close();
-    await waitFor('no channel nor bridge left', () => {
-      const stats = confab.stats();
-      return stats.channels === 0 && stats.bridges === 0;
-    });
-    await waitFor('no media leg nor mixer left', async () => {
-      const media = await telephonyOf(confab).mediaStats();
-      return media?.legs === 0 && media.mixers === 0;
-    });
-    expect(telephonyOf(confab).conferences.conferences.size).toBe(0);
+    await expectNothingLeft(confab);
   });
 
   afterAll(async () => {
@@ -39,11 +38,7 @@ describe('calld ad-hoc conferences on a real server', () => {
 
   async function people(...names: (keyof typeof HZ)[]): Promise<Person[]> {
     world = new AdhocWorld(confab);
-    const result: Person[] = [];
-    for (const name of names) {
-      result.push(await world.person(name, HZ[name]));
-    }
-    return result;
+    return world.peopleWithTones(HZ, names);
   }
 
   /** Membership events only (talk events come and go with the tones). */

@@ -12,7 +12,13 @@ import type { Telephony } from '@confab/server';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
 import { hearsTone } from '../support/goertzel.js';
 import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
-import { createSdkClient, rejection, ring, type SdkClient } from '../support/sdk-client.js';
+import {
+  closeAll,
+  createSdkClient,
+  rejection,
+  ring,
+  type SdkClient,
+} from '../support/sdk-client.js';
 
 const ALICE_HZ = 500;
 const BOB_HZ = 1300;
@@ -21,21 +27,14 @@ const ALL_HZ = [ALICE_HZ, BOB_HZ, CAROL_HZ];
 
 describe('SDK mid-call controls through a real Confab server', () => {
   let confab: TestConfab;
-  let clients: SdkClient[] = [];
-  let sinks: ToneSink[] = [];
+  const clients: SdkClient[] = [];
+  const sinks: ToneSink[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab();
   });
 
-  afterEach(async () => {
-    for (const sink of sinks) {
-      sink.stop();
-    }
-    sinks = [];
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
+  afterEach(() => closeAll(clients, sinks));
 
   afterAll(async () => {
     await confab?.close();

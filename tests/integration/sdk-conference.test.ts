@@ -18,7 +18,13 @@ import {
 import { startTestConfab, type TestConfab } from '../support/confab-server.js';
 import { hearsMix } from '../support/goertzel.js';
 import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
-import { createSdkClient, rejection, ring, type SdkClient } from '../support/sdk-client.js';
+import {
+  closeAll,
+  createSdkClient,
+  rejection,
+  ring,
+  type SdkClient,
+} from '../support/sdk-client.js';
 
 const ALICE_HZ = 500;
 const BOB_HZ = 1300;
@@ -39,21 +45,14 @@ const ADHOC_EVENTS = Object.values(WebsocketEvent).filter((name) =>
 
 describe('SDK ad-hoc conferences through a real Confab server', () => {
   let confab: TestConfab;
-  let clients: SdkClient[] = [];
-  let sinks: ToneSink[] = [];
+  const clients: SdkClient[] = [];
+  const sinks: ToneSink[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab();
   });
 
-  afterEach(async () => {
-    for (const sink of sinks) {
-      sink.stop();
-    }
-    sinks = [];
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
+  afterEach(() => closeAll(clients, sinks));
 
   afterAll(async () => {
     await confab?.close();

@@ -5,11 +5,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PhoneEvent, PhoneState } from '@confab/sdk';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
-import { createSdkClient, ring, type SdkClient } from '../support/sdk-client.js';
+import { closeAll, createSdkClient, ring, type SdkClient } from '../support/sdk-client.js';
 
 describe('Phone.disconnect() after the SIP WebSocket dropped', () => {
   let confab: TestConfab;
-  let clients: SdkClient[] = [];
+  const clients: SdkClient[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab();
@@ -19,10 +19,7 @@ describe('Phone.disconnect() after the SIP WebSocket dropped', () => {
     await confab?.close();
   });
 
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
+  afterEach(() => closeAll(clients));
 
   async function person(
     firstname: string,

@@ -8,20 +8,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PhoneErrorCode, PhoneEvent, PhoneState } from '@confab/sdk';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
 import { waitFor } from '../support/node-phone.js';
-import { createSdkClient, rejection, type SdkClient } from '../support/sdk-client.js';
+import { closeAll, createSdkClient, rejection, type SdkClient } from '../support/sdk-client.js';
 
 describe('SDK Phone registration with a real Confab server', () => {
   let confab: TestConfab;
-  let clients: SdkClient[] = [];
+  const clients: SdkClient[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab();
   });
 
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
+  afterEach(() => closeAll(clients));
 
   afterAll(async () => {
     await confab?.close();

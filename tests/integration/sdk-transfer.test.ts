@@ -12,7 +12,15 @@ import type { Telephony } from '@confab/server';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
 import { hearsTone } from '../support/goertzel.js';
 import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
-import { createSdkClient, ring, type SdkClient } from '../support/sdk-client.js';
+import {
+  busEventsNamed,
+  closeAll,
+  createSdkClient,
+  logInWithEvents,
+  recordBusEvents,
+  ring,
+  type SdkClient,
+} from '../support/sdk-client.js';
 
 const ALICE_HZ = 500;
 const BOB_HZ = 1300;
@@ -27,21 +35,14 @@ interface Person {
 
 describe('SDK blind transfer through a real Confab server', () => {
   let confab: TestConfab;
-  let clients: SdkClient[] = [];
-  let sinks: ToneSink[] = [];
+  const clients: SdkClient[] = [];
+  const sinks: ToneSink[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab();
   });
 
-  afterEach(async () => {
-    for (const sink of sinks) {
-      sink.stop();
-    }
-    sinks = [];
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
+  afterEach(() => closeAll(clients, sinks));
 
   afterAll(async () => {
     await confab?.close();
@@ -56,28 +57,15 @@ describe('SDK blind transfer through a real Confab server', () => {
     const user = await confab.addUser({ firstname, lastname: 'Transfer' });
     const client = createSdkClient({ frequency, origin: confab.origin });
     clients.push(client);
-    const bus: BusEvent[] = [];
     const { Websocket } = client.confab;
-    for (const name of [
+    const bus = recordBusEvents(client, [
       Websocket.CALL_CREATED,
       Websocket.CALL_UPDATED,
       Websocket.CALL_ANSWERED,
       Websocket.CALL_ENDED,
-    ]) {
-      Websocket.on(name, (event) => bus.push(event));
-    }
-    const initialized = new Promise<void>((resolve) =>
-      Websocket.once(Websocket.INITIALIZED, () => resolve()),
-    );
-    await client.logIn(user);
-    await initialized;
+    ]);
+    await logInWithEvents(client, user);
     return { user, client, bus };
-  }
-
-  function named(bus: BusEvent[], name: string, sipCallId?: string): BusEvent[] {
-    return bus.filter(
-      (e) => e.name === name && (sipCallId === undefined || e.data['sip_call_id'] === sipCallId),
-    );
   }
 
   /** Accepts `incoming` at `callee`; resolves with a recorder on the callee's remote audio. */
@@ -138,10 +126,12 @@ describe('SDK blind transfer through a real Confab server', () => {
     // Events: alice's call ended normally (16); carol got a new call; bob's call talks to it.
     await waitFor(
       'call_ended for alice',
-      () => named(alice.bus, 'call_ended', outgoing.sipCallId).length > 0,
+      () => busEventsNamed(alice.bus, 'call_ended', outgoing.sipCallId).length > 0,
     );
-    expect(named(alice.bus, 'call_ended', outgoing.sipCallId)[0]!.data['reason_code']).toBe(16);
-    const carolCreated = named(carol.bus, 'call_created');
+    expect(
+      busEventsNamed(alice.bus, 'call_ended', outgoing.sipCallId)[0]!.data['reason_code'],
+    ).toBe(16);
+    const carolCreated = busEventsNamed(carol.bus, 'call_created');
     expect(carolCreated).toHaveLength(1);
     const carolCallId = carolCreated[0]!.data['call_id'] as string;
     await waitFor('bob talking to carol', () =>
@@ -153,7 +143,7 @@ describe('SDK blind transfer through a real Confab server', () => {
             Object.keys(e.data['talking_to'] as Record<string, unknown>).includes(carolCallId),
         ),
     );
-    expect(named(bob.bus, 'call_ended')).toEqual([]);
+    expect(busEventsNamed(bob.bus, 'call_ended')).toEqual([]);
     await waitFor('bob’s CallSession follows', () =>
       incoming.getTalkingToIds().includes(carolCallId),
     );

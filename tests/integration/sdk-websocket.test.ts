@@ -10,20 +10,25 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PhoneEvent, type BusEvent, type CallSession } from '@confab/sdk';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
 import { waitFor } from '../support/node-phone.js';
-import { createSdkClient, ring, type SdkClient } from '../support/sdk-client.js';
+import {
+  busEventsNamed,
+  closeAll,
+  createSdkClient,
+  logInWithEvents,
+  recordBusEvents,
+  ring,
+  type SdkClient,
+} from '../support/sdk-client.js';
 
 describe('SDK Websocket against a real Confab server', () => {
   let confab: TestConfab;
-  let clients: SdkClient[] = [];
+  const clients: SdkClient[] = [];
 
   beforeAll(async () => {
     confab = await startTestConfab();
   });
 
-  afterEach(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    clients = [];
-  });
+  afterEach(() => closeAll(clients));
 
   afterAll(async () => {
     await confab?.close();
@@ -40,9 +45,8 @@ describe('SDK Websocket against a real Confab server', () => {
       client.confab.Auth.setClientId(clientId);
     }
     clients.push(client);
-    const bus: BusEvent[] = [];
     const { Websocket } = client.confab;
-    for (const name of [
+    const bus = recordBusEvents(client, [
       Websocket.CALL_CREATED,
       Websocket.CALL_UPDATED,
       Websocket.CALL_ANSWERED,
@@ -50,21 +54,9 @@ describe('SDK Websocket against a real Confab server', () => {
       Websocket.CALL_HELD,
       Websocket.CALL_RESUMED,
       Websocket.CALL_DTMF_CREATED,
-    ]) {
-      Websocket.on(name, (event) => bus.push(event));
-    }
-    const initialized = new Promise<void>((resolve) =>
-      Websocket.once(Websocket.INITIALIZED, () => resolve()),
-    );
-    await client.logIn(user);
-    await initialized;
+    ]);
+    await logInWithEvents(client, user);
     return { user, client, bus };
-  }
-
-  function named(bus: BusEvent[], name: string, sipCallId?: string): BusEvent[] {
-    return bus.filter(
-      (e) => e.name === name && (sipCallId === undefined || e.data['sip_call_id'] === sipCallId),
-    );
   }
 
   async function established(
@@ -92,19 +84,19 @@ describe('SDK Websocket against a real Confab server', () => {
     const { outgoing, incoming } = await established(alice.client, bob.client, bob.user.extension);
     await waitFor(
       'call_created for the caller leg',
-      () => named(alice.bus, 'call_created', outgoing.sipCallId).length > 0,
+      () => busEventsNamed(alice.bus, 'call_created', outgoing.sipCallId).length > 0,
     );
-    const created = named(alice.bus, 'call_created', outgoing.sipCallId)[0]!;
+    const created = busEventsNamed(alice.bus, 'call_created', outgoing.sipCallId)[0]!;
     expect(created).toMatchObject({
       name: 'call_created',
       data: { call_id: outgoing.callId, user_uuid: alice.user.uuid, is_caller: true },
     });
     expect(created.origin_uuid).toMatch(/^[0-9a-f-]{36}$/);
     // Per-user filtering: alice never sees bob's leg.
-    expect(named(alice.bus, 'call_created', incoming.sipCallId)).toEqual([]);
+    expect(busEventsNamed(alice.bus, 'call_created', incoming.sipCallId)).toEqual([]);
     await waitFor(
       'call_answered at bob',
-      () => named(bob.bus, 'call_answered', incoming.sipCallId).length > 0,
+      () => busEventsNamed(bob.bus, 'call_answered', incoming.sipCallId).length > 0,
     );
 
     const ended = alice.client.next(PhoneEvent.ON_CALL_ENDED);
@@ -112,7 +104,9 @@ describe('SDK Websocket against a real Confab server', () => {
     await ended;
     await waitFor(
       'call_ended at both',
-      () => named(alice.bus, 'call_ended').length > 0 && named(bob.bus, 'call_ended').length > 0,
+      () =>
+        busEventsNamed(alice.bus, 'call_ended').length > 0 &&
+        busEventsNamed(bob.bus, 'call_ended').length > 0,
     );
   });
 
@@ -139,16 +133,21 @@ describe('SDK Websocket against a real Confab server', () => {
     const { outgoing } = await established(alice.client, bob.client, bob.user.extension);
 
     await alice.client.confab.Phone.hold(outgoing);
-    await waitFor('call_held', () => named(alice.bus, 'call_held').length > 0);
-    expect(named(alice.bus, 'call_held')[0]!.data).toMatchObject({ call_id: outgoing.callId });
+    await waitFor('call_held', () => busEventsNamed(alice.bus, 'call_held').length > 0);
+    expect(busEventsNamed(alice.bus, 'call_held')[0]!.data).toMatchObject({
+      call_id: outgoing.callId,
+    });
     await waitFor('the calld view on hold', () => outgoing.call?.isOnHold() === true);
     await alice.client.confab.Phone.resume(outgoing);
-    await waitFor('call_resumed', () => named(alice.bus, 'call_resumed').length > 0);
+    await waitFor('call_resumed', () => busEventsNamed(alice.bus, 'call_resumed').length > 0);
     await waitFor('the calld view resumed', () => outgoing.call?.isOnHold() === false);
 
     await alice.client.confab.Phone.sendDTMF('7', outgoing);
-    await waitFor('call_dtmf_created', () => named(alice.bus, 'call_dtmf_created').length > 0);
-    expect(named(alice.bus, 'call_dtmf_created')[0]!.data).toMatchObject({
+    await waitFor(
+      'call_dtmf_created',
+      () => busEventsNamed(alice.bus, 'call_dtmf_created').length > 0,
+    );
+    expect(busEventsNamed(alice.bus, 'call_dtmf_created')[0]!.data).toMatchObject({
       call_id: outgoing.callId,
       digit: '7',
     });
@@ -172,7 +171,7 @@ describe('SDK Websocket against a real Confab server', () => {
     const { outgoing } = await established(alice.client, bob.client, bob.user.extension);
     await waitFor(
       'call_created after the swap',
-      () => named(alice.bus, 'call_created', outgoing.sipCallId).length > 0,
+      () => busEventsNamed(alice.bus, 'call_created', outgoing.sipCallId).length > 0,
     );
     expect(alice.client.eventWire.sockets).toHaveLength(1);
   });
@@ -194,7 +193,7 @@ describe('SDK Websocket against a real Confab server', () => {
     const { outgoing } = await established(alice.client, bob.client, bob.user.extension);
     await waitFor(
       'call_created after a new login',
-      () => named(alice.bus, 'call_created', outgoing.sipCallId).length > 0,
+      () => busEventsNamed(alice.bus, 'call_created', outgoing.sipCallId).length > 0,
     );
     expect(alice.client.eventWire.sockets).toHaveLength(2);
   });

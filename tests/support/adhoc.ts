@@ -123,6 +123,18 @@ export class AdhocWorld {
     return person;
   }
 
+  /** The people `names`, in order, each sending the tone `hz` gives their name. */
+  async peopleWithTones<Name extends string>(
+    hz: Readonly<Record<Name, number>>,
+    names: readonly Name[],
+  ): Promise<Person[]> {
+    const result: Person[] = [];
+    for (const name of names) {
+      result.push(await this.person(name, hz[name]));
+    }
+    return result;
+  }
+
   async logIn(user: TestLineUser): Promise<string> {
     const response = await fetch(`${this.confab.origin}/api/auth/0.1/token`, {
       method: 'POST',
@@ -270,4 +282,17 @@ export function hearsExactly(
 /** The full telephony core of the test server (conferences, media counters). */
 export function telephonyOf(confab: TestConfab): Telephony {
   return confab.server.telephony as unknown as Telephony;
+}
+
+/** After a test: no channel, bridge or conference is left, nor any media leg or mixer. */
+export async function expectNothingLeft(confab: TestConfab): Promise<void> {
+  await waitFor('no channel nor bridge left', () => {
+    const stats = confab.stats();
+    return stats.channels === 0 && stats.bridges === 0;
+  });
+  await waitFor('no media leg nor mixer left', async () => {
+    const media = await telephonyOf(confab).mediaStats();
+    return media?.legs === 0 && media.mixers === 0;
+  });
+  expect(telephonyOf(confab).conferences.conferences.size).toBe(0);
 }

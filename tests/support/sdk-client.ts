@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import wrtc from '@roamhq/wrtc';
 import {
   PhoneEvent,
+  type BusEvent,
   type CallSession,
   type Confab,
   type PhoneEventName,
@@ -17,7 +18,7 @@ import {
 } from '@confab/sdk';
 import { createNodeConfab, type NodeWebSocketClass } from '@confab/sdk/node';
 import type { WebSocketLike } from '@confab/sdk';
-import { createToneSource, type ToneSource } from './node-phone.js';
+import { createToneSource, type ToneSink, type ToneSource } from './node-phone.js';
 
 /** One SIP message seen on a client's WebSocket. */
 export interface WireMessage {
@@ -376,4 +377,42 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected a rejection');
+}
+
+/** Records the client's event-websocket events named `names`, in arrival order. */
+export function recordBusEvents(client: SdkClient, names: readonly string[]): BusEvent[] {
+  const bus: BusEvent[] = [];
+  for (const name of names) {
+    client.confab.Websocket.on(name, (event) => bus.push(event));
+  }
+  return bus;
+}
+
+/** Logs `client` in as `user` and waits until its event websocket is initialized. */
+export async function logInWithEvents(client: SdkClient, user: Credentials): Promise<void> {
+  const { Websocket } = client.confab;
+  const initialized = new Promise<void>((resolve) =>
+    Websocket.once(Websocket.INITIALIZED, () => resolve()),
+  );
+  await client.logIn(user);
+  await initialized;
+}
+
+/** The events of `bus` named `name` (and of the SIP dialog `sipCallId`, if given). */
+export function busEventsNamed(
+  bus: readonly BusEvent[],
+  name: string,
+  sipCallId?: string,
+): BusEvent[] {
+  return bus.filter(
+    (e) => e.name === name && (sipCallId === undefined || e.data['sip_call_id'] === sipCallId),
+  );
+}
+
+/** A test's teardown: stops the tone sinks and closes the clients, emptying both lists. */
+export async function closeAll(clients: SdkClient[], sinks: ToneSink[] = []): Promise<void> {
+  for (const sink of sinks.splice(0)) {
+    sink.stop();
+  }
+  await Promise.all(clients.splice(0).map(async (client) => client.close()));
 }
