@@ -170,4 +170,56 @@ describe('ad-hoc conference races', () => {
     );
     expectConsistent();
   });
+
+  it("one user's create held up in the media engine does not hold up another user's; a request on the held conference's calls waits for it", async () => {
+    const [alice, bob, carol, dave] = await people('alice', 'bob', 'carol', 'dave');
+    const aliceToBob = await world.call(alice!, bob!);
+    const carolToDave = await world.call(carol!, dave!);
+    // Fault injection: the first mixer (alice's) is created only when the test says so.
+    const media = telephonyOf(confab).callControl.media;
+    const createMixer = media.createMixer.bind(media);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let held = 0;
+    media.createMixer = async (group) => {
+      if (held === 0) {
+        held += 1;
+        await released;
+      }
+      return createMixer(group);
+    };
+    try {
+      const aliceCreate = world.create(alice!, aliceToBob.outgoing.callId, [
+        aliceToBob.incoming.callId,
+      ]);
+      await waitFor('alice’s create is in the media engine', () => held === 1);
+      // Bob's own request on the call alice is merging queues behind her create.
+      let bobAnswered = false;
+      const bobCreate = world
+        .create(bob!, aliceToBob.incoming.callId, [aliceToBob.outgoing.callId])
+        .then((reply) => {
+          bobAnswered = true;
+          return reply;
+        });
+      const carolCreate = await world.create(carol!, carolToDave.outgoing.callId, [
+        carolToDave.incoming.callId,
+      ]);
+      expect(carolCreate.status, JSON.stringify(carolCreate.body)).toBe(201);
+      expect(bobAnswered).toBe(false);
+      release();
+      const aliceReply = await aliceCreate;
+      expect(aliceReply.status, JSON.stringify(aliceReply.body)).toBe(201);
+      // By its turn bob's call is in alice's conference (spec §5.2: "host already in conference").
+      const bobReply = await bobCreate;
+      expect(bobReply.status, JSON.stringify(bobReply.body)).toBe(409);
+      expect(bobReply.body).toMatchObject({ error_id: 'host-already-in-conference' });
+    } finally {
+      release();
+      media.createMixer = createMixer;
+    }
+    expect(telephonyOf(confab).conferences.conferences.size).toBe(2);
+    expectConsistent();
+  });
 });

@@ -24,16 +24,19 @@
  * `close()` → hang up every member → each leaves the bridge (`participantLeft`) → bridge empty →
  * `bridge.destroy()` (mixer closed) → `Ended` → `ended`. `close()` is idempotent.
  *
- * Every operation of {@link AdhocConferences} runs in one serial queue, so concurrent API
- * requests see each other's results; endpoints hanging up meanwhile are re-checked after every
- * asynchronous step, and a channel whose relay bridge was dissolved always ends up either in the
- * mixer or hung up.
+ * Operations of {@link AdhocConferences} that touch the same conference or the same channels
+ * run one after the other (a {@link KeyedQueue}), so concurrent API requests on them see each
+ * other's results, while other users' operations do not wait behind a slow media round trip.
+ * Endpoints hanging up meanwhile are re-checked after every asynchronous step, and a channel
+ * whose relay bridge was dissolved always ends up in the mixer, back in a two-party call, or
+ * hung up.
  */
 import { ConfabError, InvalidStateError, TypedEmitter, type Logger } from '@confab/core';
 import { Bridge, BridgeKind } from './bridge.js';
 import type { CallControl } from './call-control.js';
 import type { Channel } from './channel.js';
 import { HangupCause } from './hangup-cause.js';
+import { KeyedQueue } from './keyed-queue.js';
 import type { MediaControl, MediaControlEvent } from './media-control.js';
 
 export const ConferenceState = {
@@ -302,7 +305,8 @@ export interface AdhocConferencesOptions {
 
 /**
  * The ad-hoc conferences of one call control, and the operations of the calld API on them
- * (validation order and errors of spec §5). Every operation runs in one serial queue.
+ * (validation order and errors of spec §5). Operations are serialized per conference and per
+ * channel involved (see `#serial`).
  */
 export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
   readonly #calls: CallControl;
@@ -311,7 +315,7 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
   readonly #conferences = new Map<string, AdhocConference>();
   readonly #byMixer = new Map<string, AdhocConference>();
   readonly #offMedia: () => void;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new KeyedQueue();
   #closed = false;
 
   constructor(options: AdhocConferencesOptions) {
@@ -347,20 +351,32 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
     hostCallId: string,
     participantCallIds: readonly string[],
   ): Promise<AdhocConference> {
-    return this.#serial(() => this.#create(userUuid, hostCallId, participantCallIds));
+    // The id is known before the operation runs: an add naming it (from the `created` event)
+    // waits for the create to finish.
+    const id = crypto.randomUUID();
+    return this.#serial(
+      () => [conferenceKey(id), ...this.#callKeys([hostCallId, ...participantCallIds])],
+      () => this.#create(id, userUuid, hostCallId, participantCallIds),
+    );
   }
 
   /** `PUT …/participants/{call_id}` (spec §5.3). */
   addParticipant(userUuid: string, conferenceId: string, callId: string): Promise<void> {
-    return this.#serial(() => this.#add(userUuid, conferenceId, callId));
+    return this.#serial(
+      () => [conferenceKey(conferenceId), ...this.#callKeys([callId])],
+      () => this.#add(userUuid, conferenceId, callId),
+    );
   }
 
   /** `DELETE …/participants/{call_id}` (spec §5.4): the participant is hung up. */
   removeParticipant(userUuid: string, conferenceId: string, callId: string): Promise<void> {
-    return this.#serial(() => {
-      this.#member(userUuid, conferenceId, callId).hangup(HangupCause.NormalClearing);
-      return Promise.resolve();
-    });
+    return this.#serial(
+      () => [conferenceKey(conferenceId), callKey(callId)],
+      () => {
+        this.#member(userUuid, conferenceId, callId).hangup(HangupCause.NormalClearing);
+        return Promise.resolve();
+      },
+    );
   }
 
   /** Server-side mute of a member (beyond Wazo): the mixer stops mixing its audio. */
@@ -370,18 +386,27 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
     callId: string,
     muted: boolean,
   ): Promise<void> {
-    return this.#serial(async () => {
-      const channel = this.#member(userUuid, conferenceId, callId);
-      await this.#calls.setMuted(channel, muted);
-    });
+    return this.#serial(
+      () => [conferenceKey(conferenceId), callKey(callId)],
+      async () => {
+        const channel = this.#member(userUuid, conferenceId, callId);
+        await this.#calls.setMuted(channel, muted);
+      },
+    );
   }
 
   /** `DELETE …/adhoc/{conference_id}` (spec §5.5): everyone is hung up. */
   delete(userUuid: string, conferenceId: string): Promise<void> {
-    return this.#serial(() => {
-      this.find(userUuid, conferenceId).close();
-      return Promise.resolve();
-    });
+    return this.#serial(
+      () => [
+        conferenceKey(conferenceId),
+        ...(this.#conferences.get(conferenceId)?.members ?? []).map((c) => callKey(c.id)),
+      ],
+      () => {
+        this.find(userUuid, conferenceId).close();
+        return Promise.resolve();
+      },
+    );
   }
 
   /** Ends every conference and stops listening to the media engine. Idempotent. */
@@ -396,15 +421,43 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
     }
   }
 
-  #serial<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(() => {
-      if (this.#closed) {
-        throw InvalidStateError.closed('AdhocConferences');
+  /**
+   * Runs `operation` once no earlier operation holds any of the keys `keysOf` names: the
+   * conference and every channel the operation may touch. Operations touching the same
+   * conference or channels never interleave; the others (another user's, another conference's)
+   * do not wait for them. The keys are read again when the operation's turn comes: if the calls
+   * changed meanwhile (a peer is now someone else), it queues again with the new keys too.
+   */
+  #serial<T>(keysOf: () => Iterable<string>, operation: () => Promise<T>): Promise<T> {
+    const attempt = async (held: ReadonlySet<string>): Promise<T> => {
+      let wider: Set<string> | undefined;
+      const result = await this.#queue.run(held, () => {
+        if (this.#closed) {
+          throw InvalidStateError.closed('AdhocConferences');
+        }
+        const needed = [...keysOf()].filter((key) => !held.has(key));
+        if (needed.length > 0) {
+          wider = new Set([...held, ...needed]);
+          return Promise.resolve(undefined);
+        }
+        return operation().then((value) => ({ value }));
+      });
+      return result === undefined && wider !== undefined ? attempt(wider) : result!.value;
+    };
+    return attempt(new Set(keysOf()));
+  }
+
+  /** Queue keys of these calls and of the channels they talk to (the legs an operation moves). */
+  #callKeys(callIds: readonly string[]): string[] {
+    const keys: string[] = [];
+    for (const callId of callIds) {
+      keys.push(callKey(callId));
+      const channel = this.#live(callId);
+      if (channel !== undefined) {
+        keys.push(...this.#calls.talkingTo(channel).map((peer) => callKey(peer.id)));
       }
-      return operation();
-    });
-    this.#queue = result.catch(() => undefined);
-    return result;
+    }
+    return keys;
   }
 
   /** A member of one of the user's conferences (spec §5.4 order). */
@@ -448,6 +501,7 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
   }
 
   async #create(
+    id: string,
     userUuid: string,
     hostCallId: string,
     participantCallIds: readonly string[],
@@ -498,7 +552,7 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
     }
 
     const conference = new AdhocConference({
-      id: crypto.randomUUID(),
+      id,
       host,
       hostUserUuid: userUuid,
       media: this.#media,
@@ -678,6 +732,14 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
       }
     }
   }
+}
+
+function conferenceKey(conferenceId: string): string {
+  return `conference:${conferenceId}`;
+}
+
+function callKey(callId: string): string {
+  return `call:${callId}`;
 }
 
 /** What became of a channel {@link AdhocConferences} tried to move into a mixer. */
