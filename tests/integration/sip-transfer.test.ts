@@ -384,6 +384,23 @@ describe('blind transfer by REFER (raw caller, sipp transferee and target, UDP)'
     await waitFor(() => statsOf(test).channels === 0 && statsOf(test).bridges === 0, 'released');
   });
 
+  it("a Refer-To under a host name a line registered its AOR with (a phone configured with the server's DNS name) is ours: 202 and carol is called", async () => {
+    const { call } = await establish();
+    const port = await freePort();
+    const carolPhone = startCallee('uas-answer.xml', carol, port);
+    phones.push(carolPhone);
+    await registerLine(test, carol, port, 300, 'pbx.confab.test');
+    refer(call, [`Refer-To: <sip:${carol.extension}@pbx.confab.test>`]);
+    expect((await rx.final('REFER')).status).toBe(202);
+    expect(sipfrag(await notify())).toBe('SIP/2.0 100 Trying');
+    let last: SipRequest;
+    do {
+      last = await notify();
+    } while ((last.headers.get('Subscription-State') ?? '').startsWith('active'));
+    expect(sipfrag(last)).toBe('SIP/2.0 200 OK');
+    rx.answer(await rx.request('BYE'));
+  });
+
   describe('refused REFERs leave the call as it was', () => {
     const cases: { name: string; headers: (target: string) => string[]; status: number }[] = [
       { name: 'no Refer-To → 400 (§2.4.1)', headers: () => [], status: 400 },

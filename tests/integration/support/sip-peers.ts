@@ -67,9 +67,11 @@ export async function registerLine(
   line: TestLine,
   contactPort: number,
   expires = 300,
+  /** Registers the AOR under this host name instead of the server's address. */
+  aorHost?: string,
 ): Promise<void> {
   const run = runSipp(
-    'register.xml',
+    aorHost === undefined ? 'register.xml' : 'register-aor.xml',
     [
       '-p',
       String(await freePort()),
@@ -87,7 +89,7 @@ export async function registerLine(
       String(expires),
       `127.0.0.1:${test.sipPort}`,
     ],
-    withTimeout({}),
+    withTimeout(aorHost === undefined ? {} : { substitute: { aor_host: aorHost } }),
   );
   expectSippSuccess(await run.done, `register ${line.sipUsername}`);
 }

@@ -689,6 +689,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
     const refer = parseRefer(tx.request, [
       this.#options.domain,
       ...(this.#options.localHosts ?? []),
+      ...registrar.aorHosts,
     ]);
     if (isReferRefusal(refer)) {
       return decline(refer.status, refer.warning);

@@ -24,6 +24,9 @@ import type { Line } from '../store/types.js';
 import type { SipStack } from '../sip/stack.js';
 import type { SipAuthenticator } from './authenticator.js';
 
+/** Bound on {@link Registrar.aorHosts}: a handful of names in practice. */
+const MAX_AOR_HOSTS = 32;
+
 export interface Binding {
   readonly id: string;
   readonly line: Line;
@@ -64,6 +67,8 @@ export interface RegistrarOptions {
 export class Registrar extends TypedEmitter<RegistrarEvents> {
   /** line id → binding key → binding */
   readonly #bindings = new Map<number, Map<string, Binding>>();
+  /** Hosts authenticated lines registered their AOR under: names clients use for this server. */
+  readonly #aorHosts = new Set<string>();
   readonly #options: Required<
     Omit<RegistrarOptions, 'stack' | 'authenticator' | 'clock' | 'logger'>
   > &
@@ -123,6 +128,14 @@ export class Registrar extends TypedEmitter<RegistrarEvents> {
     }
   }
 
+  /**
+   * The hosts of the AORs lines registered (an SDK registers `sip:user@<the host it connected
+   * to>`): they name this server, e.g. when a REFER's Refer-To uses them.
+   */
+  get aorHosts(): ReadonlySet<string> {
+    return this.#aorHosts;
+  }
+
   async handle(tx: ServerTransaction): Promise<void> {
     const { stack, authenticator, logger } = this.#options;
     const request = tx.request;
@@ -146,6 +159,9 @@ export class Registrar extends TypedEmitter<RegistrarEvents> {
       );
       stack.respond(tx, 403);
       return;
+    }
+    if (this.#aorHosts.size < MAX_AOR_HOSTS) {
+      this.#aorHosts.add(toUri.host);
     }
     let contacts: NameAddr[] | '*';
     let callId: string;

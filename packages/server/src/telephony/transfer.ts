@@ -62,8 +62,9 @@ const TEL_NUMBER = /^\+?[0-9*#]{1,32}$/;
  * - a sip:/sips: Refer-To in a foreign domain → 403: its user part is not one of our extensions,
  *   and the server places no calls off-net, so it declines to act on the reference (§2.4.2)
  *   rather than claim with a 404 that a user is unknown in a domain it does not serve. Ours are
- *   `localHosts` (the SIP domain, the server's addresses) and the host this endpoint addresses
- *   us by in this dialog (the REFER's To URI: an SDK dials `sip:…@<the host it connected to>`);
+ *   `localHosts` (the SIP domain, the server's addresses, the hosts lines registered their AORs
+ *   under) and the host this endpoint addresses us by in this dialog (the REFER's To URI: an SDK
+ *   dials `sip:…@<the host it connected to>`);
  *   without `localHosts` the host is not checked;
  * - Refer-To with `Replaces` (attended transfer, RFC 3891) → 501: not implemented yet.
  */
