@@ -616,8 +616,8 @@ describe('event delivery (spec §8.4)', () => {
     await c.start();
     const sender = (serverSockets.at(-1) as unknown as { _sender: Record<string, unknown> })
       ._sender;
-    expect(sender._state).toBe(0);
-    expect(sender._queue).toEqual([]);
+    expect(sender['_state']).toBe(0);
+    expect(sender['_queue']).toEqual([]);
   });
 
   // Each session remembers its verdict for the last audience (name, tenant, users, ACL) it was
