@@ -6,8 +6,8 @@
  * - the load generator (`media/conference-loadgen.ts`, a child process) opens N plain RTP
  *   phones on 127.0.0.1; `--talkers` of them send a tone each, the others encoded silence, all
  *   in 20 ms packets with the RFC 6464 audio level extension, G.711 µ-law (`--codec pcmu`, the
- *   default) or Opus 48 kHz mono (`--codec opus`, Janus only: Confab's plain RTP legs negotiate
- *   PCMU/PCMA only);
+ *   default) or Opus 48 kHz mono (`--codec opus`, RFC 7587 `opus/48000/2`, negotiated by both
+ *   targets);
  * - **confab**: the media engine as the server runs it — a `WorkerMediaEngine` with one worker
  *   per core (`--workers`, default as `confab start`), alone in a child process
  *   (`media/engine-host.ts`). Every phone is a plain RTP leg created like the server does for a
@@ -417,7 +417,6 @@ export async function main(argv: readonly string[]): Promise<void> {
     options: {
       participants: { type: 'string', default: '20,50,100,200' },
       talkers: { type: 'string', default: '3' },
-      // Opus only with --targets janus (see docs/benchmarks.md §6).
       codec: { type: 'string', default: 'pcmu' },
       targets: { type: 'string', default: 'confab,janus' },
       workers: { type: 'string', default: String(availableParallelism()) },
@@ -448,12 +447,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   ) {
     throw new Error(
       'usage: conference-vs-janus --participants 20,50 (> talkers) --talkers 1..6 --codec pcmu|opus --targets confab,janus --workers 1..64 --window 1..300 --warmup 0..60',
-    );
-  }
-  if (codec === PhoneCodec.Opus && targets.includes(Target.Confab)) {
-    // RtpLeg offers and accepts PCMU/PCMA only: the engine would refuse every phone's offer.
-    throw new Error(
-      "--codec opus needs --targets janus: Confab's plain RTP legs negotiate PCMU and PCMA only",
     );
   }
   killChildrenOnExit();
