@@ -7,7 +7,7 @@ import type { Line } from '../store/types.js';
 import type { CallControl } from './call-control.js';
 import { ChannelState, type Channel, type PartyId } from './channel.js';
 import type { OutboundChannel } from './outbound-channel.js';
-import { HangupCause, causeForSipStatus } from './hangup-cause.js';
+import { HangupCause, causeForSipStatus, sipStatusForCause } from './hangup-cause.js';
 import type { Binding } from './registrar.js';
 
 /** Who calls whom, for the forks of a {@link CallAttempt}. */
@@ -123,7 +123,9 @@ export class CallAttempt {
       this.#caller.ring();
     });
     channel.outcome.on('answered', (sdp) => {
-      void this.#onAnswered(channel, sdp);
+      this.#onAnswered(channel, sdp).catch((error: unknown) => {
+        this.#answeredCallFailed(channel, error);
+      });
     });
     channel.outcome.on('rejected', (status) => {
       this.#forks.delete(channel);
@@ -177,6 +179,40 @@ export class CallAttempt {
     }
     if (inbound.state !== ChannelState.Up) {
       channel.hangup(HangupCause.NormalClearing);
+    }
+  }
+
+  /**
+   * Connecting the caller to the answered fork failed (the caller's `answer()` threw, or a
+   * hang-up did): the fork, already acknowledged, gets a BYE; the caller gets its final
+   * failure response if it has none yet, a BYE otherwise (both through `hangup`, which knows the
+   * channel's state). Hanging up releases both media legs and any bridge they joined.
+   */
+  #answeredCallFailed(channel: OutboundChannel, error: unknown): void {
+    const inbound = this.#inbound;
+    this.#control.logger.error(
+      { err: error, callId: inbound.id, callee: channel.id },
+      'connecting the answered call failed; hanging up both sides',
+    );
+    const cause = HangupCause.TemporaryFailure;
+    for (const end of [
+      () => {
+        channel.hangup(cause);
+      },
+      () => {
+        if (!inbound.ended) {
+          this.#caller.fail?.(sipStatusForCause(cause));
+        }
+      },
+      () => {
+        inbound.hangup(cause);
+      },
+    ]) {
+      try {
+        end();
+      } catch (endError) {
+        this.#control.logger.debug({ err: endError, callId: inbound.id }, 'hang-up failed');
+      }
     }
   }
 

@@ -167,10 +167,17 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       this.#logger.error({ err: error }, 'INVITE handling failed');
       const channel = this.#inviteToChannel.get(tx);
       if (channel) {
+        // 503 while the INVITE awaits its final response, a BYE once it was answered.
         channel.hangup(HangupCause.TemporaryFailure);
-      } else {
-        this.#options.stack.respond(tx, 500);
+      } else if (awaitsFinalResponse(tx)) {
+        try {
+          this.#options.stack.respond(tx, 500);
+        } catch (respondError) {
+          this.#logger.debug({ err: respondError }, 'could not answer the INVITE with 500');
+        }
       }
+      // Otherwise the INVITE was already answered (e.g. 401 or 404) before the failure: §17.2.1,
+      // a transaction past Proceeding takes no other final response, and no call was set up.
     }
   }
 
@@ -644,9 +651,7 @@ export class CallControl extends TypedEmitter<CallControlEvents> {
       accepted = await this.#refer(channel, tx);
     } catch (error) {
       this.#logger.error({ err: error, callId: channel.id }, 'REFER handling failed');
-      // Only a transaction that has not sent its final response can still take the 500
-      // (§17.2.2: a Completed non-INVITE server transaction answers nothing new).
-      if (tx.state === TransactionState.Trying || tx.state === TransactionState.Proceeding) {
+      if (awaitsFinalResponse(tx)) {
         try {
           this.#options.stack.respond(tx, 500);
         } catch (respondError) {
@@ -874,6 +879,15 @@ const TRANSFEREE_PROBLEMS = {
   pending: 'a transfer of this call is already in progress',
   'not-two-party': 'only a two-party call can be transferred',
 } as const;
+
+/**
+ * Whether a server transaction can still send its final response: an INVITE one while
+ * Proceeding (§17.2.1), a non-INVITE one while Trying or Proceeding (§17.2.2). Past that
+ * (Completed, Accepted, Terminated) it answers nothing new.
+ */
+function awaitsFinalResponse(tx: ServerTransaction): boolean {
+  return tx.state === TransactionState.Trying || tx.state === TransactionState.Proceeding;
+}
 
 function isWebSocketFlow(protocol: string): boolean {
   return protocol === 'WS' || protocol === 'WSS';
