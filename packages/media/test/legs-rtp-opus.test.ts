@@ -11,6 +11,7 @@ import { decodeMulaw, encodeMulaw } from '../src/codec/g711.js';
 import { OpusDecoder, OpusEncoder } from '../src/codec/opus.js';
 import { LocalMediaEngine } from '../src/engine/local-engine.js';
 import type { LegDtmfEvent } from '../src/engine/types.js';
+import type { RtpLegCodec } from '../src/legs/rtp-leg.js';
 import { parseRtp, serializeRtp } from '../src/rtp/packet.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
 import { parseRtcp } from '../src/rtp/rtcp.js';
@@ -24,10 +25,11 @@ afterEach(async () => {
 
 // Private port ranges below the Linux ephemeral range, apart from the other media tests.
 let nextRange = 27_400;
-function createEngine(pairs = 8): LocalMediaEngine {
+function createEngine(pairs = 8, rtpCodecs?: readonly RtpLegCodec[]): LocalMediaEngine {
   const engine = new LocalMediaEngine({
     portRange: [nextRange, nextRange + pairs * 2 - 1],
     rtcpIntervalMs: 200,
+    ...(rtpCodecs === undefined ? {} : { rtpCodecs }),
   });
   nextRange += pairs * 2;
   cleanup.push(() => engine.close());
@@ -288,6 +290,21 @@ describe('plain RTP leg with Opus', () => {
       fromPeer.map((payload) => Buffer.from(payload).toString('hex')),
     );
     expect(toneAmplitude(decodeOpus(phone.received.slice(3)), 48_000, 1300)).toBeGreaterThan(3000);
+  });
+
+  it('offers G.711 first by default and Opus first when the engine is configured so', async () => {
+    const byDefault = createEngine();
+    const a = await byDefault.createLeg({ kind: 'rtp', group: 'call' });
+    expect(await byDefault.createOffer(a.legId)).toMatch(
+      /^m=audio \d+ RTP\/AVP 0 8 111 101 110\r$/m,
+    );
+    const opusFirst = createEngine(8, ['opus', 'PCMA']);
+    const b = await opusFirst.createLeg({ kind: 'rtp', group: 'call' });
+    const offer = await opusFirst.createOffer(b.legId);
+    expect(offer).toMatch(/^m=audio \d+ RTP\/AVP 111 8 110 101\r$/m);
+    expect(offer).toContain('a=rtpmap:111 opus/48000/2');
+    expect(offer).toContain('a=fmtp:111 minptime=10;useinbandfec=1');
+    expect(offer).not.toContain('PCMU');
   });
 
   it('times DTMF at 48 kHz and sends RTCP to an Opus phone', async () => {

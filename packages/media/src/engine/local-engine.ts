@@ -387,6 +387,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
         address,
         bindAddress:
           this.#options.rtpBindAddress ?? (this.#addresses.length === 1 ? address : '0.0.0.0'),
+        ...(this.#options.rtpCodecs === undefined ? {} : { codecs: this.#options.rtpCodecs }),
       });
     } else {
       throw new TypeError(`unknown leg kind ${String(kind)}`);

@@ -11,6 +11,7 @@
  */
 import type { Listener, Logger } from '@confab/core';
 import type { LegKind, LegState } from '../legs/types.js';
+import type { RtpLegCodec } from '../legs/rtp-leg.js';
 
 export type { LegKind, LegState } from '../legs/types.js';
 
@@ -199,6 +200,11 @@ export interface MediaEngineSettings {
    * `failed` (a phone that lost power, a browser killed without BYE). @default disabled
    */
   mediaTimeoutMs?: number;
+  /**
+   * Codecs of plain RTP legs, in the order our offers list them (answers follow the offerer's
+   * order among these, RFC 3264 §6.1). @default PCMU, PCMA, opus
+   */
+  rtpCodecs?: readonly RtpLegCodec[];
 }
 
 /** Options of {@link LocalMediaEngine}. */
