@@ -42,6 +42,8 @@ interface RawPhone {
   rtcp: Socket;
   port: number;
   received: RtpPacket[];
+  /** Arrival time (performance.now()) of each received packet. */
+  arrivals: number[];
   rtcpReceived: number;
 }
 
@@ -67,11 +69,12 @@ async function bindPair(): Promise<{ socket: Socket; rtcp: Socket; port: number 
 
 async function openPhone(): Promise<RawPhone> {
   const { socket, rtcp, port } = await bindPair();
-  const phone: RawPhone = { socket, rtcp, port, received: [], rtcpReceived: 0 };
+  const phone: RawPhone = { socket, rtcp, port, received: [], arrivals: [], rtcpReceived: 0 };
   socket.on('message', (data) => {
     const packet = parseRtp(data);
     if (packet) {
       phone.received.push({ ...packet, payload: Uint8Array.from(packet.payload) });
+      phone.arrivals.push(performance.now());
     }
   });
   rtcp.on('message', (data) => {
@@ -290,6 +293,32 @@ describe('plain RTP leg with Opus', () => {
       fromPeer.map((payload) => Buffer.from(payload).toString('hex')),
     );
     expect(toneAmplitude(decodeOpus(phone.received.slice(3)), 48_000, 1300)).toBeGreaterThan(3000);
+
+    // A pause, then another source (RFC 3550 §5.1 continuity): the leg's stream advances its
+    // timestamp by the wall-clock time elapsed, in 48 kHz units, and marks the change.
+    const before = phone.received.length;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (let i = 0; i < 5; i++) {
+      const payload = encoder.encode(tone.next(960));
+      peer.send({
+        marker: i === 0,
+        payloadType: 109,
+        sequenceNumber: 500 + i,
+        timestamp: 7_000_000 + i * 960,
+        ssrc: 78,
+        payload,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await until(() => phone.received.length >= before + 5, 'Opus after the pause');
+    const last = phone.received[before - 1]!;
+    const next = phone.received[before]!;
+    const elapsedMs = phone.arrivals[before]! - phone.arrivals[before - 1]!;
+    const timestampMs = ((next.timestamp - last.timestamp) >>> 0) / 48;
+    expect(elapsedMs).toBeGreaterThan(400);
+    expect(Math.abs(timestampMs - elapsedMs)).toBeLessThan(100);
+    expect(next.marker).toBe(true);
+    expect(next.ssrc).toBe(last.ssrc);
   });
 
   it('offers G.711 first by default and Opus first when the engine is configured so', async () => {
