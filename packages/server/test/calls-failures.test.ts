@@ -19,9 +19,9 @@ import type { SipStack } from '../src/sip/stack.js';
 import type { SipAuthenticator } from '../src/telephony/authenticator.js';
 import { CallControl } from '../src/telephony/call-control.js';
 import type { Channel } from '../src/telephony/channel.js';
-import type { MediaControl } from '../src/telephony/media-control.js';
 import type { Binding, Registrar } from '../src/telephony/registrar.js';
 import { MemoryStore } from './api.fixtures.js';
+import { recordingMedia } from './calls.fixtures.js';
 
 const FLOW = { protocol: 'UDP', remoteAddress: '127.0.0.1', remotePort: 5070 } as const;
 
@@ -127,27 +127,7 @@ function setUp(authenticate?: (tx: ServerTransaction) => Promise<unknown>) {
     unregisterDialog: () => undefined,
     retireDialog: () => undefined,
   } as unknown as SipStack;
-  let legs = 0;
-  const closed: string[] = [];
-  const media: MediaControl = {
-    createLeg: () => Promise.resolve(`leg-${++legs}`),
-    createOffer: () => Promise.resolve('v=0\r\n'),
-    acceptOffer: () => Promise.resolve('v=0\r\n'),
-    acceptAnswer: () => Promise.resolve(),
-    bridge: () => Promise.resolve('media-bridge'),
-    unbridge: () => Promise.resolve(),
-    closeLeg: (legId) => {
-      closed.push(legId);
-      return Promise.resolve();
-    },
-    createMixer: () => Promise.reject(new Error('unused')),
-    addToMixer: () => Promise.reject(new Error('unused')),
-    removeFromMixer: () => Promise.reject(new Error('unused')),
-    closeMixer: () => Promise.reject(new Error('unused')),
-    setMuted: () => Promise.resolve(),
-    setHeld: () => Promise.resolve(),
-    onEvent: () => () => undefined,
-  };
+  const { media, closed, legCount } = recordingMedia();
   const authenticator = {
     authenticate: authenticate ?? (() => Promise.resolve({ line: aliceLine })),
   } as unknown as SipAuthenticator;
@@ -174,7 +154,7 @@ function setUp(authenticate?: (tx: ServerTransaction) => Promise<unknown>) {
     setBody(ok, 'v=0\r\n', 'application/sdp');
     fork.tx.emit('response', ok);
   };
-  return { control, sent, closed, ended, bobAnswers, legCount: () => legs };
+  return { control, sent, closed, ended, bobAnswers, legCount };
 }
 
 /** Rejections nobody handled while the test ran. */

@@ -17,6 +17,7 @@ import type { Channel } from '../src/telephony/channel.js';
 import type { MediaControl } from '../src/telephony/media-control.js';
 import type { Binding, Registrar } from '../src/telephony/registrar.js';
 import { MemoryStore } from './api.fixtures.js';
+import { recordingMedia } from './calls.fixtures.js';
 
 function setUp(options: { bindings: number; media: Partial<MediaControl> }) {
   const store = new MemoryStore();
@@ -52,27 +53,7 @@ function setUp(options: { bindings: number; media: Partial<MediaControl> }) {
   const registrar = {
     contactsFor: () => Array.from({ length: options.bindings }, () => binding),
   } as unknown as Registrar;
-  const closed: string[] = [];
-  const media: MediaControl = {
-    createLeg: () => Promise.resolve('leg-1'),
-    createOffer: () => Promise.resolve('v=0\r\n'),
-    acceptOffer: () => Promise.reject(new Error('unused')),
-    acceptAnswer: () => Promise.reject(new Error('unused')),
-    bridge: () => Promise.reject(new Error('unused')),
-    unbridge: () => Promise.resolve(),
-    closeLeg: (legId) => {
-      closed.push(legId);
-      return Promise.resolve();
-    },
-    createMixer: () => Promise.reject(new Error('unused')),
-    addToMixer: () => Promise.reject(new Error('unused')),
-    removeFromMixer: () => Promise.reject(new Error('unused')),
-    closeMixer: () => Promise.reject(new Error('unused')),
-    setMuted: () => Promise.resolve(),
-    setHeld: () => Promise.resolve(),
-    onEvent: () => () => undefined,
-    ...options.media,
-  };
+  const { media, closed } = recordingMedia(options.media);
   const control = new CallControl({
     stack,
     store,

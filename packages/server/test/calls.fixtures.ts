@@ -19,6 +19,7 @@ import {
   type OriginateRequest,
 } from '../src/telephony/call-control.js';
 import { HangupCause } from '../src/telephony/hangup-cause.js';
+import type { MediaControl } from '../src/telephony/media-control.js';
 
 export const TENANT = '11111111-1111-4111-8111-111111111111';
 
@@ -216,4 +217,44 @@ export function aliceCallsBob(
   alice.setState(ChannelState.Up);
   control.bridge('bridge-1', alice, bob);
   return { alice, bob };
+}
+
+/** A media engine stand-in for {@link CallControl} tests, recording what it was asked. */
+export interface RecordingMedia {
+  readonly media: MediaControl;
+  /** Legs closed, in order. */
+  readonly closed: string[];
+  /** Legs created so far (`leg-1`, `leg-2`, …). */
+  readonly legCount: () => number;
+}
+
+/**
+ * Legs named `leg-1`, `leg-2`, … whose SDP steps and relay bridging succeed; mixer commands
+ * reject (no call-control test reaches them). `overrides` replace single commands.
+ */
+export function recordingMedia(overrides: Partial<MediaControl> = {}): RecordingMedia {
+  let legs = 0;
+  const closed: string[] = [];
+  const unused = (): Promise<never> => Promise.reject(new Error('unused'));
+  const media: MediaControl = {
+    createLeg: () => Promise.resolve(`leg-${++legs}`),
+    createOffer: () => Promise.resolve('v=0\r\n'),
+    acceptOffer: () => Promise.resolve('v=0\r\n'),
+    acceptAnswer: () => Promise.resolve(),
+    bridge: () => Promise.resolve('media-bridge'),
+    unbridge: () => Promise.resolve(),
+    closeLeg: (legId) => {
+      closed.push(legId);
+      return Promise.resolve();
+    },
+    createMixer: unused,
+    addToMixer: unused,
+    removeFromMixer: unused,
+    closeMixer: unused,
+    setMuted: () => Promise.resolve(),
+    setHeld: () => Promise.resolve(),
+    onEvent: () => () => undefined,
+    ...overrides,
+  };
+  return { media, closed, legCount: () => legs };
 }
