@@ -51,14 +51,14 @@ let rtpBase = 22000 + (process.pid % 40) * 200;
 
 export async function startTestServer(overrides: Partial<ConfabConfig> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'confab-it-'));
-  const sipPort = overrides.sipPort ?? (await freePort());
   rtpBase = rtpBase + 200 >= 31800 ? 22000 : rtpBase + 200;
   const config: ConfabConfig = {
     ...defaultConfig(),
     dataDir,
     httpPort: 0,
     httpsPort: 0,
-    sipPort,
+    // 0: the server picks a number free on both UDP and TCP (no probe-then-bind race).
+    sipPort: 0,
     bindAddress: '127.0.0.1',
     advertisedAddress: '127.0.0.1',
     mediaAddresses: ['127.0.0.1'],
@@ -73,7 +73,7 @@ export async function startTestServer(overrides: Partial<ConfabConfig> = {}): Pr
   return {
     server,
     config,
-    sipPort,
+    sipPort: server.telephony.ports?.udp ?? config.sipPort,
     close: async () => {
       await server.close();
       await rm(dataDir, { recursive: true, force: true });

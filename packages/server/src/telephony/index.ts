@@ -10,10 +10,8 @@ import type { ConfabConfig } from '../config.js';
 import type { TelephonyStats } from '../app.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/types.js';
-import { describeListenError } from '../errors.js';
 import { TransportManager } from '../sip/transport-manager.js';
-import { UdpTransport } from '../sip/udp.js';
-import { TcpTransport } from '../sip/tcp.js';
+import { listenSipPorts } from '../sip/listen.js';
 import { WebSocketTransport } from '../sip/websocket.js';
 import { SipStack } from '../sip/stack.js';
 import { SipAuthenticator } from './authenticator.js';
@@ -90,24 +88,13 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
   };
 
   try {
-    const udp = await UdpTransport.listen({
+    const { udp, tcp } = await listenSipPorts({
       address: config.bindAddress,
       port: config.sipPort,
       manager: transports,
       logger,
-    }).catch((error: unknown) => {
-      throw describeListenError(error, `${config.sipPort}/udp (SIP)`, '--sip-port');
     });
     closers.push(() => udp.close());
-    // TCP listens on the same port number as UDP (5060 by default; with port 0, UDP's pick).
-    const tcp = await TcpTransport.listen({
-      address: config.bindAddress,
-      port: udp.port,
-      manager: transports,
-      logger,
-    }).catch((error: unknown) => {
-      throw describeListenError(error, `${udp.port}/tcp (SIP)`, '--sip-port');
-    });
     closers.push(() => tcp.close());
     const websockets = new WebSocketTransport(transports, logger);
     closers.push(() => {
