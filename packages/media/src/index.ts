@@ -113,7 +113,13 @@ export type {
 } from './bridge/relay-bridge.js';
 export { Transcoder } from './bridge/transcoder.js';
 export { Mixer, MixerState } from './mixer/mixer.js';
-export type { MixerEvents, MixerOptions, MixerPortStats, MixerStats } from './mixer/mixer.js';
+export type {
+  MixerEvents,
+  MixerOptions,
+  MixerPortStats,
+  MixerStats,
+  ReceivedPacket,
+} from './mixer/mixer.js';
 export { JitterBuffer, JitterStatus } from './mixer/jitter-buffer.js';
 export type { JitterBufferOptions, JitterBufferStats } from './mixer/jitter-buffer.js';
 export { energyLevel, TalkDetector, talkSettings } from './mixer/talk-detector.js';

@@ -143,6 +143,46 @@ describe('LocalMediaEngine mixers', { timeout: 20_000 }, () => {
     expect(talking.every((e) => e.mixerId === mixerId)).toBe(true);
   });
 
+  it("startMixer mixes at once while no mixer ticked, with a moved leg's last relayed packet", async () => {
+    const engine = new LocalMediaEngine({ portRange: range(4) });
+    cleanup.push(() => engine.close());
+    const talker = await openPhone();
+    const listener = await openPhone();
+    const talkerLeg = await callIn(engine, talker, 'g');
+    const listenerLeg = await callIn(engine, listener, 'g');
+    await engine.bridge(talkerLeg, listenerLeg);
+    const heard = collect(listener);
+    const tone = new ToneGenerator({ frequency: 440, sampleRate: 8000, amplitude: 8000 });
+    // One packet, relayed: the engine's talker leg received it just now.
+    talker.sendRtp(talker.output.writeGenerated(encodeMulaw(tone.next(160)), 0, 160));
+    await until(() => heard.length === 1, 'the relayed packet');
+
+    // No timer can fire between these steps (the local engine answers in microtasks).
+    const { mixerId } = await engine.createMixer('g');
+    await engine.addToMixer(mixerId, talkerLeg);
+    await engine.addToMixer(mixerId, listenerLeg);
+    const before = engine.stats();
+    const started = engine.startMixer(mixerId);
+    const after = engine.stats();
+    await started;
+    // The first tick ran inside startMixer: one packet to each leg.
+    expect((await after).packetsSent - (await before).packetsSent).toBe(2);
+
+    await until(() => heard.length === 2, 'the first mixed packet');
+    // The talker sent nothing since: the mix carries its primed last packet.
+    expect(toneAmplitude(decodeMulaw(heard[1]!.payload), 8000, 440)).toBeGreaterThan(4000);
+    expect(heard[1]!.marker).toBe(true);
+    expect(heard[1]!.ssrc).toBe(heard[0]!.ssrc);
+    expect(heard[1]!.sequenceNumber).toBe((heard[0]!.sequenceNumber + 1) & 0xffff);
+
+    // Once the engine's mixers tick, the phase is set: startMixer does not tick again.
+    const again = engine.stats();
+    const restarted = engine.startMixer(mixerId);
+    const afterAgain = engine.stats();
+    await restarted;
+    expect((await afterAgain).packetsSent).toBe((await again).packetsSent);
+  });
+
   it('a muted leg is not heard and never talks; it still hears the others', async () => {
     const engine = new LocalMediaEngine({ portRange: range(6) });
     cleanup.push(() => engine.close());

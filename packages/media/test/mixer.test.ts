@@ -223,6 +223,57 @@ describe('Mixer', () => {
     expect(mixer.portStats('t')).toMatchObject({ lost: 0 });
   });
 
+  it('mixes a joining port on the first tick from its last relayed packet when that packet is fresh, then goes on in sequence', () => {
+    const { clock, mixer, party } = setup({});
+    const listener = party('l', { levelId: LEVEL_ID });
+    const talker = new Party('t', clock, { frequency: 440, levelId: LEVEL_ID });
+    const last = talker.next();
+    const receivedAt = clock.now();
+    clock.advance(19); // less than the packet's 20 ms: the next one is on its way
+    mixer.add(talker.port, { last: { packet: last, receivedAt } });
+    mixer.receive('l', listener.next());
+    mixer.tick();
+    expect(toneAmplitude(listener.lastHeard(1), 48000, 440)).toBeGreaterThan(1500);
+    // The stream goes on from the primed packet: nothing lost, repeated or restarted.
+    for (let t = 0; t < 3; t++) {
+      clock.advance(20);
+      mixer.receive('t', talker.next());
+      mixer.receive('l', listener.next());
+      mixer.tick();
+    }
+    expect(mixer.portStats('t')).toMatchObject({ received: 4, lost: 0, duplicate: 0, late: 0 });
+    expect(toneAmplitude(listener.lastHeard(4), 48000, 440)).toBeGreaterThan(HEARD);
+  });
+
+  it("does not replay a joining port's last packet older than its duration (the source paused)", () => {
+    const { clock, mixer, party } = setup({});
+    const listener = party('l', { levelId: LEVEL_ID });
+    const talker = new Party('t', clock, { frequency: 440, levelId: LEVEL_ID });
+    const last = talker.next();
+    const receivedAt = clock.now();
+    clock.advance(20);
+    mixer.add(talker.port, { last: { packet: last, receivedAt } });
+    mixer.receive('l', listener.next());
+    mixer.tick();
+    expect(toneAmplitude(listener.lastHeard(1), 48000, 440)).toBeLessThan(SILENT);
+    expect(mixer.portStats('t')).toMatchObject({ received: 0 });
+  });
+
+  it('does not prime a port that joins held, nor with a packet of another payload type', () => {
+    const { clock, mixer, party } = setup({});
+    const listener = party('l', { levelId: LEVEL_ID });
+    const held = new Party('h', clock, { frequency: 440, levelId: LEVEL_ID });
+    const dtmf = new Party('d', clock, { frequency: 700, levelId: LEVEL_ID });
+    mixer.add(held.port, { held: true, last: { packet: held.next(), receivedAt: clock.now() } });
+    const event = { ...dtmf.next(), payloadType: TELEPHONE_EVENT_PT };
+    mixer.add(dtmf.port, { last: { packet: event, receivedAt: clock.now() } });
+    mixer.receive('l', listener.next());
+    mixer.tick();
+    expect(mixer.portStats('h')).toMatchObject({ received: 0 });
+    expect(mixer.portStats('d')).toMatchObject({ received: 0 });
+    expect(toneAmplitude(listener.lastHeard(1), 48000, 440)).toBeLessThan(SILENT);
+  });
+
   it('conceals a lost talker packet with Opus PLC instead of a hole', () => {
     const { mixer, party, run, clock } = setup();
     const talker = party('t', { frequency: 440, levelId: LEVEL_ID });

@@ -250,6 +250,7 @@ export function recordingMedia(overrides: Partial<MediaControl> = {}): Recording
     createMixer: unused,
     addToMixer: unused,
     removeFromMixer: unused,
+    startMixer: unused,
     closeMixer: unused,
     setMuted: () => Promise.resolve(),
     setHeld: () => Promise.resolve(),

@@ -18,7 +18,11 @@
  * Mixers are driven by ONE 20 ms timer per engine (started with the first mixer, stopped with
  * the last, unref'd): each expiry runs every mixer's `tick()` for each 20 ms period elapsed on
  * the clock since the previous one (at most {@link MAX_CATCH_UP_TICKS}; a longer stall drops
- * the backlog), so timer lateness does not accumulate into drift.
+ * the backlog), so timer lateness does not accumulate into drift. The first expiry is one
+ * period after the timer started, or at `startMixer` (the mixer's first members are in) if no
+ * mixer ticked yet: the phase is free until then. A mixer created while others tick takes
+ * their phase (its first tick within 20 ms): a phase per mixer would cost a timer wake-up per
+ * mixer and period.
  *
  * A leg that fails (ICE/DTLS) reports `legState: failed` and stays until `closeLeg`: the
  * control plane decides whether that ends the call.
@@ -30,6 +34,7 @@ import type { Logger } from '@confab/core';
 import { RelayBridge } from '../bridge/relay-bridge.js';
 import { Mixer } from '../mixer/mixer.js';
 import type { Clock, MediaFormat } from '../bridge/types.js';
+import type { RtpPacket } from '../rtp/packet.js';
 import { DEFAULT_PORT_RANGE, PortAllocator } from '../legs/port-allocator.js';
 import { RtpLeg } from '../legs/rtp-leg.js';
 import { LegKind, LegState } from '../legs/types.js';
@@ -69,6 +74,21 @@ interface LegEntry {
   muted: boolean;
   /** Nothing is relayed from or to this leg. */
   held: boolean;
+  /**
+   * The last packet the leg received, wherever it went (legs emit a fresh packet per
+   * datagram): a mixer the leg joins is primed with it (see {@link Mixer.add}).
+   */
+  last: RtpPacket | undefined;
+  lastAt: number;
+}
+
+/**
+ * What the leg's side of a new tunnel hands the proxy (structured-cloned through the parent):
+ * the leg's state, and its last received packet with its age, to prime the mixer with.
+ * @internal
+ */
+export interface TunnelStart extends TunnelLegInfo {
+  last?: { packet: RtpPacket; ageMs: number };
 }
 
 interface BridgeEntry {
@@ -83,6 +103,11 @@ interface MixerEntry {
 
 /** Mixer frame period (ms). */
 const TICK_MS = 20;
+/**
+ * A leg's last packet older than this is not sent through a new tunnel: no packet lasts longer
+ * (120 ms, RFC 6716 §3.2.5), and the mixer judges freshness by the packet's own duration.
+ */
+const MAX_PRIMING_AGE_MS = 120;
 /** Ticks run back to back after a late timer before the backlog is dropped. */
 const MAX_CATCH_UP_TICKS = 5;
 
@@ -173,6 +198,8 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   readonly #mixers = new Map<string, MixerEntry>();
   #tickTimer: ReturnType<typeof setTimeout> | undefined;
   #nextTickAt = 0;
+  /** Mixers ticked since the timer started: its 20 ms phase is set (see `startMixer`). */
+  #phased = false;
   #state: EngineState = EngineState.Open;
   #closing: Promise<void> | undefined;
 
@@ -234,6 +261,10 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   async removeFromMixer(mixerId: string, legId: string): Promise<void> {
     await this.execute({ type: 'removeFromMixer', mixerId, legId });
+  }
+
+  async startMixer(mixerId: string): Promise<void> {
+    await this.execute({ type: 'startMixer', mixerId });
   }
 
   async closeMixer(mixerId: string): Promise<void> {
@@ -344,6 +375,18 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
         }
         return null;
       }
+      case 'startMixer': {
+        this.#mixerEntry(command.mixerId);
+        if (!this.#phased && this.#tickTimer !== undefined) {
+          // No mixer has ticked since the timer started: its phase is still free, so the
+          // first tick is now instead of one period after the mixer was created.
+          clearTimeout(this.#tickTimer);
+          this.#tickTimer = undefined;
+          this.#nextTickAt = this.#clock.now();
+          this.#onTick();
+        }
+        return null;
+      }
       case 'closeMixer': {
         assertId(command.mixerId, 'mixerId');
         const mixed = this.#mixers.get(command.mixerId);
@@ -412,10 +455,15 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       closeReason: LegCloseReason.Closed,
       muted: false,
       held: false,
+      last: undefined,
+      lastAt: 0,
     };
     this.#legs.set(leg.id, entry);
     const legId = leg.id;
+    const clock = this.#clock;
     leg.on('rtp', (packet) => {
+      entry.last = packet;
+      entry.lastAt = clock.now();
       const tunnel = entry.tunnel;
       if (tunnel) {
         // Mute and hold are applied by the mixer's worker, which knows them too.
@@ -460,7 +508,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
    * from.
    * @internal
    */
-  openTunnel(legId: unknown, port: MessagePort): TunnelLegInfo {
+  openTunnel(legId: unknown, port: MessagePort): TunnelStart {
     const entry = this.#entry(legId);
     if (entry.remote) {
       throw new TypeError(`leg ${entry.leg.id} is a remote leg`);
@@ -474,7 +522,14 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       }
     });
     entry.tunnel = tunnel;
-    return tunnel.info;
+    // The proxy's mixer is primed with the leg's last packet as a local leg's would be: it
+    // travels with the tunnel's opening (the tunnel port's first messages may be delivered
+    // after the mixer's next commands).
+    const last = entry.last;
+    const age = this.#clock.now() - entry.lastAt;
+    return last !== undefined && age < MAX_PRIMING_AGE_MS
+      ? { ...tunnel.info, last: { packet: last, ageMs: age } }
+      : tunnel.info;
   }
 
   /**
@@ -508,7 +563,14 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       void existing.leg.close();
     }
     const leg = new RemoteLeg({ id: legId, port, info, clock: this.#clock });
-    this.#register(leg, group, true);
+    const entry = this.#register(leg, group, true);
+    const last = (info as TunnelStart).last;
+    if (last !== undefined && typeof last.ageMs === 'number') {
+      // Its age on arrival: the transit between the workers is not counted (well under a
+      // packet time unless a thread was descheduled).
+      entry.last = last.packet;
+      entry.lastAt = this.#clock.now() - last.ageMs;
+    }
   }
 
   /**
@@ -623,7 +685,13 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     this.#leaveMixer(entry);
     entry.tunnel?.close();
     this.#detach(entry);
-    mixed.mixer.add(entry.leg, { muted: entry.muted, held: entry.held });
+    mixed.mixer.add(entry.leg, {
+      muted: entry.muted,
+      held: entry.held,
+      ...(entry.last === undefined
+        ? {}
+        : { last: { packet: entry.last, receivedAt: entry.lastAt } }),
+    });
     mixed.legs.add(entry);
     entry.mixer = mixed;
   }
@@ -661,6 +729,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       return;
     }
     this.#nextTickAt = this.#clock.now() + TICK_MS;
+    this.#phased = false;
     this.#scheduleTick();
   }
 
@@ -694,6 +763,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       }
       this.#nextTickAt += TICK_MS;
       runs++;
+      this.#phased = true;
     }
     if (this.#nextTickAt <= now) {
       this.#logger.warn({ lateMs: now - this.#nextTickAt }, 'mixer ticks dropped');

@@ -51,6 +51,7 @@ export type MediaCommand =
   | { type: 'createMixer'; group: string }
   | { type: 'addToMixer'; mixerId: string; legId: string }
   | { type: 'removeFromMixer'; mixerId: string; legId: string }
+  | { type: 'startMixer'; mixerId: string }
   | { type: 'closeMixer'; mixerId: string }
   | { type: 'stats' }
   | { type: 'close' };
@@ -74,6 +75,7 @@ export interface MediaCommandResults {
   createMixer: { mixerId: string };
   addToMixer: null;
   removeFromMixer: null;
+  startMixer: null;
   closeMixer: null;
   stats: MediaEngineStats;
   close: null;
@@ -253,6 +255,13 @@ export interface MediaEngine {
   addToMixer(mixerId: string, legId: string): Promise<void>;
   /** The leg leaves the mixer and stays open, unbridged (it can join a relay bridge again). */
   removeFromMixer(mixerId: string, legId: string): Promise<void>;
+  /**
+   * The mixer's first members are in: if no mixer of its worker has ticked yet (the 20 ms
+   * phase is still free), it mixes now instead of one period after `createMixer`; otherwise
+   * it keeps the shared phase. Optional: a mixer ticks anyway. Unknown mixer →
+   * `MEDIA_MIXER_NOT_FOUND`.
+   */
+  startMixer(mixerId: string): Promise<void>;
   /** Closes the mixer (legs stay open, unbridged); `mixerClosed` follows. Idempotent. */
   closeMixer(mixerId: string): Promise<void>;
   stats(): Promise<MediaEngineStats>;

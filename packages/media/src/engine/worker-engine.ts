@@ -233,6 +233,10 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     await this.execute({ type: 'addToMixer', mixerId, legId });
   }
 
+  async startMixer(mixerId: string): Promise<void> {
+    await this.execute({ type: 'startMixer', mixerId });
+  }
+
   async removeFromMixer(mixerId: string, legId: string): Promise<void> {
     await this.execute({ type: 'removeFromMixer', mixerId, legId });
   }
@@ -323,6 +327,8 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         return this.#addToMixer(command.mixerId, command.legId);
       case 'removeFromMixer':
         return this.#removeFromMixer(command.mixerId, command.legId);
+      case 'startMixer':
+        return this.#request(this.#slotOfMixer(command.mixerId), command);
       case 'closeMixer': {
         if (typeof command.mixerId !== 'string') {
           throw new TypeError('mixerId must be a string');

@@ -90,6 +90,12 @@ export interface MixerStats {
   failed: number;
 }
 
+/** A packet a port received, and when (the mixer's clock). */
+export interface ReceivedPacket {
+  packet: RtpPacket;
+  receivedAt: number;
+}
+
 /** Counters and state of one port of a {@link Mixer}. */
 export interface MixerPortStats {
   /** Audio packets received from the port. */
@@ -321,9 +327,18 @@ export class Mixer extends TypedEmitter<MixerEvents> {
 
   /**
    * Adds a port (its `format` is read now: after a renegotiation remove and add it again).
+   *
+   * `last` primes the port's jitter buffer with the last packet the port received before it
+   * joined (while relayed), when that packet is fresh: received less than its own duration
+   * ago, so that the source has not paused and the next packet is the one after it. The first
+   * tick then mixes it instead of waiting up to a packet time for the next one (merge latency);
+   * the stream goes on from it in sequence. An older packet is not replayed.
    * @throws InvalidStateError once closed; TypeError if the port is already in the mixer.
    */
-  add(port: BridgePort, flags: { muted?: boolean; held?: boolean } = {}): void {
+  add(
+    port: BridgePort,
+    flags: { muted?: boolean; held?: boolean; last?: ReceivedPacket } = {},
+  ): void {
     if (this.closed) {
       throw InvalidStateError.closed(`Mixer ${this.id}`);
     }
@@ -389,10 +404,26 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     this.#participants.push(p);
     this.#byId.set(port.id, p);
     this.#logger.debug({ portId: port.id, codec: codec.name, levels: p.levelId }, 'port added');
+    const last = flags.last;
+    if (last !== undefined && !held && this.#fresh(p, last)) {
+      this.receive(port.id, last.packet);
+      p.stats.lastReceivedAt = last.receivedAt;
+    }
     this.emit('portAdded', port);
     if (this.#state === MixerState.Idle) {
       this.#transition(MixerState.Active);
     }
+  }
+
+  /** Whether `last` is an audio packet of `p` received less than its duration ago. */
+  #fresh(p: Participant, last: ReceivedPacket): boolean {
+    const packet = last.packet;
+    if (packet.payloadType !== p.codec.payloadType) {
+      return false;
+    }
+    const samples = this.#packetSamples(p, packet.payload, packet.payload.length);
+    const durationMs = (samples > 0 ? samples : FRAME) / 48;
+    return this.#clock.now() - last.receivedAt < durationMs;
   }
 
   /** Removes a port (a talking port reports `talking: false` first). No effect if absent. */

@@ -132,6 +132,20 @@ export class Bridge extends TypedEmitter<BridgeEvents> {
     return true;
   }
 
+  /**
+   * The members a create moved in are in: the mixer may mix at once instead of at its next
+   * tick. Fire and forget (a failure costs one tick of latency at most).
+   */
+  startMixer(): void {
+    const mixerId = this.#mixerId;
+    if (mixerId === undefined || this.#destroyed) {
+      return;
+    }
+    this.#media.startMixer(mixerId).catch((error: unknown) => {
+      this.#logger.debug({ err: error }, 'startMixer failed');
+    });
+  }
+
   /** Whether `channel` is in this bridge. */
   has(channel: Channel): boolean {
     return this.#channels.has(channel);

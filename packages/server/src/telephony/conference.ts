@@ -575,9 +575,33 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
       this.#byMixer.set(mixerId, conference);
     }
 
-    // The host call: both channels move; neither is hung up.
+    // Every leg moves at once (the engine's round trips overlap; each leg's result is handled
+    // below as if it had moved alone). The host call: both channels move; neither is hung up.
+    // The other calls: the remote party moves in, the user's own leg is hung up.
     this.#calls.dissolveRelay(host);
-    const hostIn = await this.#move(conference, host);
+    for (const { participant } of moves) {
+      this.#calls.dissolveRelay(participant);
+    }
+    const [hostIn, peerIn, ...participantsIn] = await Promise.all([
+      this.#move(conference, host),
+      this.#move(conference, hostPeer),
+      ...moves.map(({ participant }) => this.#move(conference, participant)),
+    ]);
+    if (hostIn !== 'joined' || peerIn === 'refused') {
+      // No conference: the participants that got in go back to their calls with the user.
+      await Promise.all(
+        moves.map(({ participant, userLeg }, i) => {
+          if (participantsIn[i] === 'gone') {
+            userLeg.hangup(HangupCause.NormalClearing);
+            return Promise.resolve();
+          }
+          if (participantsIn[i] === 'joined') {
+            conference.bridge.remove(participant);
+          }
+          return this.#restore(participant, userLeg);
+        }),
+      );
+    }
     if (hostIn === 'gone') {
       // The host hung up before it was in: its peer lost its call too.
       hostPeer.hangup(HangupCause.NormalClearing);
@@ -588,28 +612,20 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
         'host call was hungup',
       );
     }
-    if (hostIn === 'refused') {
-      conference.close();
-      await this.#restore(host, hostPeer);
-      throw mediaError(conference.id, 'the media engine refused the host call');
-    }
-    const hostConnectedLine = host.connectedLine;
-    host.setConnectedLine({ name: 'Conference', number: host.callerId.number });
-    if ((await this.#move(conference, hostPeer)) === 'refused') {
-      // Undo the host's move: the two of them talk again, as before the request.
-      conference.bridge.remove(host);
-      conference.close();
-      if (!host.ended) {
-        host.setConnectedLine(hostConnectedLine);
+    if (hostIn === 'refused' || peerIn === 'refused') {
+      // The two of them talk again, as before the request.
+      for (const channel of [host, hostPeer]) {
+        conference.bridge.remove(channel);
       }
+      conference.close();
       await this.#restore(host, hostPeer);
       throw mediaError(conference.id, 'the media engine refused the host call');
     }
-
-    // The other calls: the remote party moves in, the user's own leg is hung up. A party the
-    // engine refuses keeps its call with the user; the conference goes on without it.
-    for (const { participant, userLeg } of moves) {
-      await this.#bringIn(conference, participant, userLeg);
+    conference.bridge.startMixer();
+    host.setConnectedLine({ name: 'Conference', number: host.callerId.number });
+    // A party the engine refused keeps its call with the user; the conference goes on without it.
+    for (const [i, { participant, userLeg }] of moves.entries()) {
+      await this.#settleMove(participantsIn[i]!, participant, userLeg);
     }
     conference.settle();
     return conference;
@@ -655,12 +671,17 @@ export class AdhocConferences extends TypedEmitter<AdhocConferencesEvents> {
   ): Promise<MoveResult> {
     this.#calls.dissolveRelay(participant);
     const result = await this.#move(conference, participant);
+    await this.#settleMove(result, participant, userLeg);
+    return result;
+  }
+
+  /** After a participant's move: the user's leg to it is hung up, or their call restored. */
+  async #settleMove(result: MoveResult, participant: Channel, userLeg: Channel): Promise<void> {
     if (result === 'refused') {
       await this.#restore(participant, userLeg);
     } else {
       userLeg.hangup(HangupCause.NormalClearing);
     }
-    return result;
   }
 
   /**

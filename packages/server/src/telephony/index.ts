@@ -141,6 +141,7 @@ export async function startTelephony(options: TelephonyOptions): Promise<Telepho
         createMixer: (group) => injected.createMixer(group),
         addToMixer: (mixerId, legId) => injected.addToMixer(mixerId, legId),
         removeFromMixer: (mixerId, legId) => injected.removeFromMixer(mixerId, legId),
+        startMixer: (mixerId) => injected.startMixer(mixerId),
         closeMixer: (mixerId) => injected.closeMixer(mixerId),
         setMuted: (legId, muted) => injected.setMuted(legId, muted),
         setHeld: (legId, held) => injected.setHeld(legId, held),

@@ -38,6 +38,11 @@ export interface MediaControl {
   addToMixer(mixerId: string, legId: string): Promise<void>;
   /** The leg leaves the mixer and stays open, unbridged. */
   removeFromMixer(mixerId: string, legId: string): Promise<void>;
+  /**
+   * The mixer's first members are in: it may mix now rather than at its next 20 ms tick
+   * (merge latency). Optional to call; the mixer ticks anyway.
+   */
+  startMixer(mixerId: string): Promise<void>;
   /** Closes a mixer (its legs stay open, unbridged); idempotent. */
   closeMixer(mixerId: string): Promise<void>;
   /** Server-side mute: the leg's audio no longer reaches its bridge (its DTMF still does). */

@@ -31,6 +31,7 @@ export function mediaControlFor(engine: MediaEngine): ClosableMediaControl {
     createMixer: async (group) => (await engine.createMixer(group)).mixerId,
     addToMixer: (mixerId, legId) => engine.addToMixer(mixerId, legId),
     removeFromMixer: (mixerId, legId) => engine.removeFromMixer(mixerId, legId),
+    startMixer: (mixerId) => engine.startMixer(mixerId),
     closeMixer: (mixerId) => engine.closeMixer(mixerId),
     setMuted: (legId, muted) => engine.setMuted(legId, muted),
     setHeld: (legId, held) => engine.setHeld(legId, held),
