@@ -5,6 +5,10 @@
  * `process.hrtime.bigint()` (CLOCK_MONOTONIC, shared with the client processes) just before it
  * is published, i.e. right after the channel changed state and before the fan-out.
  *
+ * Each stamped message is published with one more key, last in the body: `bench_seq`, its rank in
+ * the run (0, 1, …), which the clients read to match each frame to its stamp and to check that
+ * every socket receives every event exactly once.
+ *
  * Controlled over the Node IPC channel by bench/src/websocketd-fanout.ts:
  * - `{type: 'observe', userUuid}`: start stamping that user's `call_updated` (clears the stamps);
  * - `{type: 'publish'}`: publish a copy of the last `call_updated` straight on the bus (the
@@ -53,14 +57,17 @@ function stampingBus(bus: EventBus): EventBus {
   return {
     publish(message: BusMessage): void {
       let observed = false;
+      let published = message;
       if (message.name === 'call_updated') {
+        lastUpdate = message;
         if (observedHeader !== undefined && message[observedHeader as `user_uuid:${string}`]) {
           observed = true;
           stamps.push(Number(process.hrtime.bigint()));
+          // The event's identity for the clients: its rank in the run, as the body's last key.
+          published = { ...message, bench_seq: stamps.length - 1 } as BusMessage;
         }
-        lastUpdate = message;
       }
-      bus.publish(message);
+      bus.publish(published);
       if (observed) {
         ends.push(Number(process.hrtime.bigint()));
       }
