@@ -569,7 +569,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     args: [...argv],
     options: {
       sockets: { type: 'string', default: '1000' },
-      processes: { type: 'string', default: '4' },
+      processes: { type: 'string', default: '1' },
       tokens: { type: 'string', default: '100' },
       events: { type: 'string', default: '300' },
       'burst-events': { type: 'string', default: '500' },
