@@ -24,12 +24,17 @@
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { dirname } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuProfiles } from './lib/confab.js';
+import { formatProfileSummary, monotonicUs, summarizeProfile } from './lib/cpuprofile.js';
+import type { ProfileSummary, ProfileWindow } from './lib/cpuprofile.js';
 import { Janus } from './lib/janus.js';
+import { formatPerfSummary, perfRecord } from './lib/perf.js';
+import type { PerfSummary } from './lib/perf.js';
 import {
   cpuDelta,
   load1,
@@ -210,6 +215,10 @@ export interface ConferenceRound {
   setupSeconds: number;
   load1Before: number;
   load1After: number;
+  /** The measurement window on CLOCK_MONOTONIC (to cut CPU profiles to it). */
+  window: ProfileWindow;
+  /** Linux perf summary of the mixing process in the window (`--profile` rounds). */
+  perf?: PerfSummary | undefined;
 }
 
 interface RoundOptions {
@@ -222,6 +231,10 @@ interface RoundOptions {
   windowSeconds: number;
   janus: Janus | undefined;
   room: number;
+  /** Confab only: run the engine host with `--cpu-prof` into this directory. */
+  cpuProfileDir?: string;
+  /** Sample the mixing process with Linux perf during the window. */
+  perf?: boolean;
 }
 
 /** Tone checks on what a listener (all talkers) and talker 0 (the others, not itself) heard. */
@@ -252,7 +265,7 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     let pid: number;
     const targets: { address: string; port: number; payloadType: number }[] = [];
     if (options.target === Target.Confab) {
-      engine = new EngineHost('worker', [20_000, 29_999], undefined, options.workers);
+      engine = new EngineHost('worker', [20_000, 29_999], options.cpuProfileDir, options.workers);
       await engine.ready();
       pid = engine.pid;
       const { mixerId } = await engine.execute({ type: 'createMixer', group: 'conference-1' });
@@ -299,7 +312,10 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     const gen0 = processCpu(loadgen.child.pid!);
     const c0 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
     const t0 = performance.now();
+    const windowStart = monotonicUs();
+    const perf = options.perf ? perfRecord(pid, options.windowSeconds) : undefined;
     await sleep(options.windowSeconds * 1000);
+    const windowEnd = monotonicUs();
     const cpu1 = processCpu(pid);
     const wait1 = threadsRunQueueWait(pid);
     const gen1 = processCpu(loadgen.child.pid!);
@@ -358,6 +374,8 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
       setupSeconds: r(setupSeconds, 1),
       load1Before,
       load1After,
+      window: { startUs: windowStart, endUs: windowEnd },
+      ...(perf ? { perf: await perf } : {}),
     };
   } finally {
     await loadgen.close();
@@ -402,12 +420,47 @@ export interface ConferenceReport {
   machine: ReturnType<typeof machineInfo>;
   options: Record<string, unknown>;
   rounds: ConferenceRound[];
+  /** `--profile`: one more Confab round per N with V8 CPU profiles, one under Linux perf. */
+  profiles: { participants: number; round: ConferenceRound; summaries: ProfileSummary[] }[];
   comparison: {
     participants: number;
     confabPerCore: number;
     janusPerCore: number;
     ratio: number;
   }[];
+}
+
+/**
+ * Two more Confab rounds at the same size: one with V8 CPU profiles of the engine host's main
+ * thread and of every media worker (cut to the window), one under Linux perf (all threads,
+ * kernel included). Profiler overhead is included in their CPU figures.
+ */
+async function profileConfab(report: ConferenceReport, options: RoundOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'confab-bench-prof-'));
+  try {
+    const result = await round({ ...options, cpuProfileDir: dir });
+    console.log('profiled round (profiler overhead included):');
+    printRound(result);
+    const summaries = (await cpuProfiles(dir))
+      .map((file) => summarizeProfile(file, 30, result.window))
+      .sort((a, b) => b.busyMs - a.busyMs);
+    for (const summary of summaries) {
+      console.log(formatProfileSummary(summary, 30));
+    }
+    report.profiles.push({ participants: options.participants, round: result, summaries });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await sleep(2000);
+  const perfRound = await round({ ...options, perf: true });
+  console.log('perf round (sampling overhead included):');
+  printRound(perfRound);
+  if (perfRound.perf) {
+    console.log(formatPerfSummary(`engine host N=${options.participants}`, perfRound.perf));
+  } else {
+    console.log('perf is not available or failed');
+  }
+  report.profiles.push({ participants: options.participants, round: perfRound, summaries: [] });
 }
 
 /** `conference-vs-janus [--participants 20,50,100,200] [--talkers 3] [--window 20] …` */
@@ -423,6 +476,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       warmup: { type: 'string', default: '5' },
       window: { type: 'string', default: '20' },
       'janus-http-port': { type: 'string', default: '18088' },
+      profile: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
   });
@@ -471,6 +525,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     machine,
     options: { counts, codec, talkers, targets, workers, warmupSeconds, windowSeconds },
     rounds: [],
+    profiles: [],
     comparison: [],
   };
   try {
@@ -503,6 +558,19 @@ export async function main(argv: readonly string[]): Promise<void> {
           ratio,
         });
         console.log(`N=${participants}: Confab/Janus participants per core = ${ratio}×`);
+      }
+      if (values.profile && targets.includes(Target.Confab)) {
+        await profileConfab(report, {
+          target: Target.Confab,
+          codec,
+          participants,
+          talkers,
+          workers,
+          warmupSeconds,
+          windowSeconds,
+          janus: undefined,
+          room: 0,
+        });
       }
     }
   } finally {

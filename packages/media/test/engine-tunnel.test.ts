@@ -1,7 +1,8 @@
 import { MessageChannel } from 'node:worker_threads';
 import { TypedEmitter } from '@confab/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LegTunnel, RemoteLeg } from '../src/engine/tunnel.js';
+import { INGRESS_BATCH_MS, TunnelLink } from '../src/engine/tunnel.js';
+import type { LegTunnel, RemoteLeg, TunnelMessage } from '../src/engine/tunnel.js';
 import {
   audioLevelElement,
   readAudioLevel,
@@ -19,10 +20,10 @@ class FakeLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   state: LegState = LegState.Connected;
   readonly port: FakePort;
 
-  constructor(clock: TestClock) {
+  constructor(clock: TestClock, id = 'leg-1') {
     super();
     this.port = new FakePort(
-      'leg-1',
+      id,
       { ...format(OPUS, { payloadType: 101, clockRate: 48_000 }), audioLevelExtensionId: 3 },
       clock,
       0xa11ce,
@@ -71,33 +72,61 @@ class FakeLeg extends TypedEmitter<LegEvents> implements MediaLeg {
   }
 }
 
-const channels: MessageChannel[] = [];
+/** Two workers' ends of one link (here in one thread), counting the messages each receives. */
+interface Pair {
+  /** The leg's worker's end. */
+  legSide: TunnelLink;
+  /** The mixer's worker's end. */
+  mixerSide: TunnelLink;
+  /** Messages that reached each end, by kind. */
+  atMixer: TunnelMessage['t'][];
+  atLeg: TunnelMessage['t'][];
+}
+
+const links: TunnelLink[] = [];
 afterEach(() => {
-  for (const channel of channels.splice(0)) {
-    channel.port1.close();
+  for (const link of links.splice(0)) {
+    link.close();
   }
 });
+
+function pair(): Pair {
+  const channel = new MessageChannel();
+  const legSide = new TunnelLink(channel.port1);
+  const mixerSide = new TunnelLink(channel.port2);
+  links.push(legSide, mixerSide);
+  const atMixer: TunnelMessage['t'][] = [];
+  const atLeg: TunnelMessage['t'][] = [];
+  channel.port2.on('message', (message: TunnelMessage) => atMixer.push(message.t));
+  channel.port1.on('message', (message: TunnelMessage) => atLeg.push(message.t));
+  return { legSide, mixerSide, atMixer, atLeg };
+}
+
+let nextId = 1;
 
 function open(
   clock: TestClock,
   leg: FakeLeg,
-): { tunnel: LegTunnel; proxy: RemoteLeg; closed: string[] } {
-  const channel = new MessageChannel();
-  channels.push(channel);
+  link: Pair = pair(),
+): { tunnel: LegTunnel; proxy: RemoteLeg; closed: string[]; link: Pair } {
   const closed: string[] = [];
-  const tunnel = new LegTunnel(leg, channel.port1, `tunnel:${channels.length}`, () =>
-    closed.push('tunnel'),
-  );
-  const proxy = new RemoteLeg({ id: leg.id, port: channel.port2, info: tunnel.info, clock });
+  const id = nextId++;
+  const tunnel = link.legSide.openTunnel(leg, id, `tunnel:${id}`, () => closed.push('tunnel'));
+  const proxy = link.mixerSide.attach(leg.id, id, tunnel.info, clock);
   proxy.on('state', (state) => {
     if (state === LegState.Closed) {
       closed.push('proxy');
     }
   });
-  return { tunnel, proxy, closed };
+  return { tunnel, proxy, closed, link };
 }
 
-describe('cross-worker tunnel (LegTunnel ↔ RemoteLeg over a MessagePort)', () => {
+/** What a mixer tick does for a proxy: a generated packet through its own output. */
+function mixed(proxy: RemoteLeg, payload: Uint8Array): void {
+  proxy.sendRtp(proxy.output.writeGenerated(payload, 111, 960));
+}
+
+describe('cross-worker tunnel (LegTunnel ↔ RemoteLeg on a TunnelLink)', () => {
   it('delivers the leg’s packets to the proxy with their RFC 6464 extension and the leg’s format', async () => {
     const clock = new TestClock();
     const leg = new FakeLeg(clock);
@@ -117,6 +146,67 @@ describe('cross-worker tunnel (LegTunnel ↔ RemoteLeg over a MessagePort)', () 
     expect(received.map((p) => readAudioLevel(p.extension, 3)?.level)).toEqual([5, 40, 127]);
     expect(received.map((p) => p.sequenceNumber)).toEqual([1, 2, 3]);
     expect(received[0]!.payload).toEqual(Uint8Array.of(1, 2, 3));
+    expect(proxy.stats().packetsReceived).toBe(3);
+  });
+
+  it('gathers the packets of every leg received within a few ms into one message, each tunnel in order', async () => {
+    const clock = new TestClock();
+    const link = pair();
+    const legs = [0, 1, 2].map((i) => new FakeLeg(clock, `leg-${i}`));
+    const ends = legs.map((leg) => open(clock, leg, link));
+    const received = new Map<string, number[]>();
+    for (const { proxy } of ends) {
+      proxy.on('rtp', (packet) => {
+        received.set(proxy.id, [...(received.get(proxy.id) ?? []), packet.sequenceNumber]);
+      });
+    }
+    const sources = legs.map(
+      (_, i) => new RtpSource({ ssrc: 0x100 + i, payloadType: 111, samplesPerPacket: 960 }),
+    );
+    for (let round = 0; round < 4; round++) {
+      ends.forEach(({ tunnel }, i) => tunnel.forward(sources[i]!.next(Uint8Array.of(round))));
+    }
+    await until(() => [...received.values()].flat().length === 12, 'the twelve packets');
+    for (const { proxy } of ends) {
+      expect(received.get(proxy.id)).toEqual([1, 2, 3, 4]);
+    }
+    expect(link.atMixer).toEqual(['media']);
+
+    // A packet on its own leaves after at most INGRESS_BATCH_MS (plus timer lateness).
+    const startedAt = performance.now();
+    ends[0]!.tunnel.forward(sources[0]!.next(Uint8Array.of(9)));
+    await until(() => received.get(legs[0]!.id)!.length === 5, 'a lone packet');
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(INGRESS_BATCH_MS - 1);
+    expect(link.atMixer).toEqual(['media', 'media']);
+  });
+
+  it('sends what the mixer sends its remote legs in one tick as one message, a shared payload once', async () => {
+    const clock = new TestClock();
+    const link = pair();
+    const legs = Array.from({ length: 5 }, (_, i) => new FakeLeg(clock, `leg-${i}`));
+    const ends = legs.map((leg) => open(clock, leg, link));
+    for (let tick = 0; tick < 3; tick++) {
+      // One tick: a talker hears its own mix-minus-self, the others the shared full mix.
+      const shared = Uint8Array.of(0x5a, tick, 1, 2, 3, 4, 5, 6, 7, 8);
+      ends.forEach(({ proxy }, i) => mixed(proxy, i === 0 ? Uint8Array.of(0x0f, tick) : shared));
+      await until(
+        () => legs.every((leg) => leg.sent.length === tick + 1),
+        `tick ${tick} at the legs`,
+      );
+      clock.advance(20);
+    }
+    expect(link.atLeg).toEqual(['media', 'media', 'media']);
+    expect(link.mixerSide.batchesSent).toBe(3);
+    for (const [i, leg] of legs.entries()) {
+      expect(leg.sent.map((p) => p.payload[0])).toEqual(
+        i === 0 ? [0x0f, 0x0f, 0x0f] : [0x5a, 0x5a, 0x5a],
+      );
+      expect(leg.sent.map((p) => p.payload[1])).toEqual([0, 1, 2]);
+      // Each leg's stream: its SSRC, contiguous numbering, a marker bit where the mixer took over.
+      expect(leg.sent.every((p) => p.ssrc === 0xa11ce)).toBe(true);
+      expect(leg.sent.map((p) => p.sequenceNumber)).toEqual([1000, 1001, 1002]);
+      expect(leg.sent.map((p) => p.marker)).toEqual([true, false, false]);
+    }
   });
 
   it('sends the mixer’s packets with the leg’s SSRC, continuing its numbering, and a new tunnel continues again', async () => {
@@ -132,7 +222,7 @@ describe('cross-worker tunnel (LegTunnel ↔ RemoteLeg over a MessagePort)', () 
     // Each packet is awaited at the leg before the clock moves (delivery is asynchronous).
     const sendThrough = async (proxy: RemoteLeg, payload: Uint8Array): Promise<void> => {
       const count = leg.sent.length;
-      proxy.sendRtp(proxy.output.writeGenerated(payload, 111, 960));
+      mixed(proxy, payload);
       await until(() => leg.sent.length === count + 1, 'a mixed packet at the leg');
       clock.advance(20);
     };
@@ -142,7 +232,8 @@ describe('cross-worker tunnel (LegTunnel ↔ RemoteLeg over a MessagePort)', () 
     first.tunnel.close();
     await until(() => first.proxy.state === LegState.Closed, 'the proxy closes with the tunnel');
 
-    const second = open(clock, leg);
+    // The next tunnel of the leg runs on the same link.
+    const second = open(clock, leg, first.link);
     for (let i = 0; i < 3; i++) {
       await sendThrough(second.proxy, Uint8Array.of(0xbb, i));
     }
@@ -182,29 +273,71 @@ describe('cross-worker tunnel (LegTunnel ↔ RemoteLeg over a MessagePort)', () 
     leg.port.wantsMedia = false;
     tunnel.update();
     await until(() => !proxy.wantsMedia, 'hold reaches the proxy');
-    proxy.sendRtp(proxy.output.writeGenerated(Uint8Array.of(1), 111, 960));
+    mixed(proxy, Uint8Array.of(1));
     await new Promise((resolve) => setTimeout(resolve, 30));
     leg.port.wantsMedia = true;
     tunnel.update();
     await until(() => proxy.wantsMedia, 'resume reaches the proxy');
-    proxy.sendRtp(proxy.output.writeGenerated(Uint8Array.of(2), 111, 960));
+    mixed(proxy, Uint8Array.of(2));
     await until(() => leg.sent.length === 1, 'the packet after resume');
     expect(leg.sent[0]!.payload).toEqual(Uint8Array.of(2));
   });
 
-  it('closes both ends from either end, once each', async () => {
+  it('delivers packets queued before a state change or a close ahead of it', async () => {
     const clock = new TestClock();
     const leg = new FakeLeg(clock);
-    const fromProxy = open(clock, leg);
+    const { tunnel, proxy, link } = open(clock, leg);
+    const events: string[] = [];
+    proxy.on('rtp', (packet) => events.push(`rtp ${packet.sequenceNumber}`));
+    proxy.on('state', (state) => events.push(state));
+    const source = new RtpSource({ ssrc: 0x77, payloadType: 111, samplesPerPacket: 960 });
+    tunnel.forward(source.next(Uint8Array.of(1)));
+    tunnel.forward(source.next(Uint8Array.of(2)));
+    leg.state = LegState.Failed;
+    tunnel.update();
+    tunnel.forward(source.next(Uint8Array.of(3)));
+    tunnel.close();
+    await until(() => proxy.state === LegState.Closed, 'the proxy closes');
+    expect(events).toEqual(['rtp 1', 'rtp 2', 'failed', 'rtp 3', 'closed']);
+    expect(link.atMixer).toEqual(['media', 'leg', 'media', 'close']);
+  });
+
+  it('closes both ends from either end, once each, and the link stays up for the others', async () => {
+    const clock = new TestClock();
+    const leg = new FakeLeg(clock);
+    const link = pair();
+    const fromProxy = open(clock, leg, link);
     await fromProxy.proxy.close();
     await until(() => fromProxy.tunnel.closed, 'the tunnel closes');
     await fromProxy.proxy.close();
     fromProxy.tunnel.close();
     expect(fromProxy.closed.sort()).toEqual(['proxy', 'tunnel']);
 
-    const fromLeg = open(clock, leg);
+    const fromLeg = open(clock, leg, link);
     fromLeg.tunnel.close();
     await until(() => fromLeg.proxy.state === LegState.Closed, 'the proxy closes');
     expect(fromLeg.closed.sort()).toEqual(['proxy', 'tunnel']);
+    expect(link.legSide.closed || link.mixerSide.closed).toBe(false);
+  });
+
+  it('closes every tunnel of a link on both sides when the link’s port closes (the other worker died)', async () => {
+    const clock = new TestClock();
+    const link = pair();
+    const ends = [0, 1, 2].map((i) => open(clock, new FakeLeg(clock, `leg-${i}`), link));
+    // The mixer's worker dies: its end of the channel goes away.
+    link.mixerSide.close();
+    await until(() => link.legSide.closed, 'the leg side sees the port close');
+    for (const end of ends) {
+      expect(end.tunnel.closed).toBe(true);
+      expect(end.proxy.state).toBe(LegState.Closed);
+      expect(end.closed.sort()).toEqual(['proxy', 'tunnel']);
+    }
+    // Nothing is sent on a closed link.
+    ends[0]!.tunnel.forward(
+      new RtpSource({ ssrc: 1, payloadType: 111, samplesPerPacket: 960 }).next(Uint8Array.of(1)),
+    );
+    expect(() =>
+      link.legSide.openTunnel(new FakeLeg(clock, 'late'), 999, 'k', () => undefined),
+    ).toThrow();
   });
 });

@@ -41,8 +41,8 @@ import { LegKind, LegState } from '../legs/types.js';
 import type { MediaLeg } from '../legs/types.js';
 import { WebRtcLeg } from '../legs/webrtc-leg.js';
 import { MediaError } from './errors.js';
-import { LegTunnel, RemoteLeg } from './tunnel.js';
-import type { TunnelLegInfo } from './tunnel.js';
+import { TunnelLink } from './tunnel.js';
+import type { LegTunnel, TunnelLegInfo } from './tunnel.js';
 import { LegCloseReason } from './types.js';
 import type {
   CreateLegParams,
@@ -196,6 +196,8 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   readonly #legs = new Map<string, LegEntry>();
   readonly #bridges = new Map<string, BridgeEntry>();
   readonly #mixers = new Map<string, MixerEntry>();
+  /** Links to the other workers (cross-worker mixing), by the other worker's index. */
+  readonly #links = new Map<number, TunnelLink>();
   #tickTimer: ReturnType<typeof setTimeout> | undefined;
   #nextTickAt = 0;
   /** Mixers ticked since the timer started: its 20 ms phase is set (see `startMixer`). */
@@ -502,21 +504,45 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
   }
 
   /**
-   * Cross-worker mixing, the leg's side (internal, driven by {@link WorkerMediaEngine}): the leg
-   * leaves its relay bridge (which closes) and its media goes through `port` to a mixer on
-   * another worker. Replaces an earlier tunnel of the leg. Returns what the proxy must start
-   * from.
+   * Cross-worker mixing (internal, driven by {@link WorkerMediaEngine}): `port` is this
+   * worker's end of the link to worker `peer`, which carries every tunnel between the two (see
+   * `tunnel.ts`). Replaces an earlier link to that worker (whose tunnels close).
    * @internal
    */
-  openTunnel(legId: unknown, port: MessagePort): TunnelStart {
+  openLink(peer: unknown, port: MessagePort): void {
+    if (typeof peer !== 'number' || !Number.isInteger(peer) || peer < 0) {
+      port.close();
+      throw new TypeError('peer must be a worker index');
+    }
+    if (this.#state !== EngineState.Open) {
+      port.close();
+      throw InvalidStateError.closed('MediaEngine');
+    }
+    this.#links.get(peer)?.close();
+    const link = new TunnelLink(port, () => {
+      if (this.#links.get(peer) === link) {
+        this.#links.delete(peer);
+      }
+    });
+    this.#links.set(peer, link);
+  }
+
+  /**
+   * Cross-worker mixing, the leg's side (internal): the leg leaves its relay bridge (which
+   * closes) and its media goes through tunnel `tunnelId` of the link to worker `peer`, to a
+   * mixer there. Replaces an earlier tunnel of the leg. Returns what the proxy must start from.
+   * @internal
+   */
+  openTunnel(legId: unknown, peer: unknown, tunnelId: unknown): TunnelStart {
     const entry = this.#entry(legId);
     if (entry.remote) {
       throw new TypeError(`leg ${entry.leg.id} is a remote leg`);
     }
+    const link = this.#link(peer);
     this.#detach(entry);
     this.#leaveMixer(entry);
     entry.tunnel?.close();
-    const tunnel = new LegTunnel(entry.leg, port, `tunnel:${randomUUID()}`, () => {
+    const tunnel = link.openTunnel(entry.leg, tunnelId as number, `tunnel:${randomUUID()}`, () => {
       if (entry.tunnel === tunnel) {
         entry.tunnel = undefined;
       }
@@ -543,26 +569,31 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   /**
    * Cross-worker mixing, the mixer's side (internal): registers a proxy for leg `legId` of
-   * another worker, under the same id, so that mixer commands can name it. A stale proxy of the
-   * same id is closed first.
+   * worker `peer`, under the same id, so that mixer commands can name it; its media travels in
+   * tunnel `tunnelId` of the link to that worker. A stale proxy of the same id is closed first.
    * @internal
    */
-  attachRemoteLeg(legId: unknown, group: unknown, port: MessagePort, info: TunnelLegInfo): void {
+  attachRemoteLeg(
+    legId: unknown,
+    group: unknown,
+    peer: unknown,
+    tunnelId: unknown,
+    info: TunnelLegInfo,
+  ): void {
     assertId(legId, 'legId');
     assertId(group, 'group');
     if (this.#state !== EngineState.Open) {
-      port.close();
       throw InvalidStateError.closed('MediaEngine');
     }
+    const link = this.#link(peer);
     const existing = this.#legs.get(legId);
     if (existing && !existing.remote) {
-      port.close();
       throw new TypeError(`leg ${legId} is a local leg`);
     }
     if (existing) {
       void existing.leg.close();
     }
-    const leg = new RemoteLeg({ id: legId, port, info, clock: this.#clock });
+    const leg = link.attach(legId, tunnelId as number, info, this.#clock);
     const entry = this.#register(leg, group, true);
     const last = (info as TunnelStart).last;
     if (last !== undefined && typeof last.ageMs === 'number') {
@@ -571,6 +602,14 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       entry.last = last.packet;
       entry.lastAt = this.#clock.now() - last.ageMs;
     }
+  }
+
+  #link(peer: unknown): TunnelLink {
+    const link = typeof peer === 'number' ? this.#links.get(peer) : undefined;
+    if (!link) {
+      throw MediaError.internal(`no link to media worker ${String(peer)}`);
+    }
+    return link;
   }
 
   /**
@@ -871,6 +910,9 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       entry.closeReason = LegCloseReason.EngineClosed;
     }
     await Promise.all(legs.map(async (entry) => entry.leg.close()));
+    for (const link of [...this.#links.values()]) {
+      link.close();
+    }
     this.#state = EngineState.Closed;
     this.#logger.debug({ legs: legs.length }, 'media engine closed');
   }

@@ -4,9 +4,9 @@
  *
  * - Routing: a leg or a mixer goes to the worker chosen by a hash of its `group`, so the legs
  *   of one call share a worker and can be bridged; later commands follow the leg, bridge or
- *   mixer id. A mixer also takes legs of other workers, each through a tunnel (a
- *   worker-to-worker MessagePort, see `tunnel.ts` and `#addToMixer`); relay bridges do not
- *   span workers (`MEDIA_CROSS_WORKER`).
+ *   mixer id. A mixer also takes legs of other workers, each through a tunnel (numbered, on the
+ *   worker-to-worker link of that pair of workers, a MessagePort carrying batched media: see
+ *   `tunnel.ts` and `#addToMixer`); relay bridges do not span workers (`MEDIA_CROSS_WORKER`).
  * - Ports: the engine's range is split into one disjoint sub-range per worker.
  * - Crashes: when a worker dies, its pending commands reject with `MEDIA_WORKER_CRASHED`, its
  *   legs are reported `legClosed` (`worker-crashed`) and its bridges `bridgeClosed`, and a new
@@ -110,7 +110,7 @@ export function hashGroup(group: string): number {
 
 /**
  * A leg taking part in a mixer of another worker (see `tunnel.ts`): the leg's worker forwards
- * its media over a MessagePort to a proxy of the same id on the mixer's worker.
+ * its media over the link between the two workers to a proxy of the same id on the mixer's worker.
  */
 interface CrossTunnel {
   readonly legId: string;
@@ -137,6 +137,8 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
   /** Legs in a mixer of another worker, by leg id. */
   readonly #tunnels = new Map<string, CrossTunnel>();
   #nextRequestId = 1;
+  /** Tunnels are numbered per engine: a number is never reused on a link. */
+  #nextTunnelId = 1;
   #state: EngineState = EngineState.Open;
   #closing: Promise<void> | undefined;
 
@@ -413,20 +415,16 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       return this.#request(mixerSlot, command);
     }
     const tunnel: CrossTunnel = { legId, mixerId, legSlot, mixerSlot };
-    const { port1, port2 } = new MessageChannel();
-    let info: TunnelLegInfo;
-    try {
-      info = (await this.#internal(legSlot, { op: 'openTunnel', legId, port: port1 }, [
-        port1,
-      ])) as TunnelLegInfo;
-    } catch (error) {
-      port2.close();
-      throw error;
-    }
+    const tunnelId = this.#nextTunnelId++;
+    const info = (await this.#internal(legSlot, {
+      op: 'openTunnel',
+      legId,
+      peer: mixerSlot.index,
+      tunnelId,
+    })) as TunnelLegInfo;
     if (this.#legSlot.get(legId) !== legSlot) {
       // The leg closed while the tunnel opened (its `legClosed` was handled before this reply):
       // registered now, the tunnel would stay in the map with nobody left to close it.
-      port2.close();
       await this.#closeTunnel(tunnel);
       throw MediaError.legNotFound(legId);
     }
@@ -434,8 +432,14 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     try {
       await this.#internal(
         mixerSlot,
-        { op: 'attachRemoteLeg', legId, group: `mixer:${mixerId}`, port: port2, info },
-        [port2],
+        {
+          op: 'attachRemoteLeg',
+          legId,
+          group: `mixer:${mixerId}`,
+          peer: legSlot.index,
+          tunnelId,
+          info,
+        },
       );
       await this.#request(mixerSlot, command);
     } catch (error) {
@@ -547,6 +551,27 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         this.#onExit(slot, code);
       }
     });
+    this.#openLinks(slot);
+  }
+
+  /**
+   * One link (a MessageChannel, see `tunnel.ts`) between a new worker and every other running
+   * worker; a worker restarted after a crash gets new links (the old ones closed with it). A
+   * worker handles its messages in order, so later tunnel operations find the link open.
+   */
+  #openLinks(slot: Slot): void {
+    for (const other of this.#slots) {
+      if (other === slot || !other.worker) {
+        continue;
+      }
+      const { port1, port2 } = new MessageChannel();
+      void this.#internal(slot, { op: 'openLink', peer: other.index, port: port1 }, [port1]).catch(
+        () => undefined,
+      );
+      void this.#internal(other, { op: 'openLink', peer: slot.index, port: port2 }, [
+        port2,
+      ]).catch(() => undefined);
+    }
   }
 
   #onMessage(slot: Slot, message: WorkerMessage): void {

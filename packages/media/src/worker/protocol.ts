@@ -9,7 +9,7 @@
  * parent ◄─log {level, bindings, obj, msg}──── worker   (at or above the configured level)
  * parent ◄─ready {threadId}─────────────────── worker   (once, after start-up)
  * parent ──internal {id, op}──────────────────► worker   (cross-worker mixing, answered as a response)
- * worker ◄═tunnel MessagePort (per remote participant)═► worker   (see engine/tunnel.ts)
+ * worker ◄═link MessagePort (per pair of workers, batched tunnels)═► worker   (see engine/tunnel.ts)
  * ```
  *
  * Errors cross as {@link SerializedError} and are rebuilt with the same class family and code
@@ -48,15 +48,28 @@ export interface WorkerRequest {
 
 /**
  * Operations of cross-worker mixing that are not part of the public command set: the parent
- * hands each worker one end of a tunnel's `MessageChannel` (transferred with the message).
+ * hands each pair of workers the two ends of a link's `MessageChannel` (transferred with the
+ * message), then opens tunnels on the links by number.
  */
 export type WorkerInternalOp =
-  /** Leg's worker: the leg leaves its bridge; its media goes through `port`. Result: TunnelLegInfo. */
-  | { op: 'openTunnel'; legId: string; port: MessagePort }
+  /** Both workers of a pair: `port` is this worker's end of the link to worker `peer`. */
+  | { op: 'openLink'; peer: number; port: MessagePort }
+  /**
+   * Leg's worker: the leg leaves its bridge; its media goes through tunnel `tunnelId` of the
+   * link to worker `peer`. Result: TunnelLegInfo.
+   */
+  | { op: 'openTunnel'; legId: string; peer: number; tunnelId: number }
   /** Leg's worker: the tunnel ends, the leg stays open and unbridged. */
   | { op: 'closeTunnel'; legId: string }
-  /** Mixer's worker: a proxy for the remote leg, under its id. */
-  | { op: 'attachRemoteLeg'; legId: string; group: string; port: MessagePort; info: TunnelLegInfo }
+  /** Mixer's worker: a proxy for the remote leg, under its id, on tunnel `tunnelId`. */
+  | {
+      op: 'attachRemoteLeg';
+      legId: string;
+      group: string;
+      peer: number;
+      tunnelId: number;
+      info: TunnelLegInfo;
+    }
   /** Mixer's worker: the proxy closes (it leaves its mixer). */
   | { op: 'detachRemoteLeg'; legId: string };
 

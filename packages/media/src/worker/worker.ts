@@ -86,13 +86,22 @@ async function handle(request: WorkerRequest): Promise<void> {
 
 function internal(request: WorkerInternalOp): unknown {
   switch (request.op) {
+    case 'openLink':
+      engine.openLink(request.peer, request.port);
+      return null;
     case 'openTunnel':
-      return engine.openTunnel(request.legId, request.port);
+      return engine.openTunnel(request.legId, request.peer, request.tunnelId);
     case 'closeTunnel':
       engine.closeTunnel(request.legId);
       return null;
     case 'attachRemoteLeg':
-      engine.attachRemoteLeg(request.legId, request.group, request.port, request.info);
+      engine.attachRemoteLeg(
+        request.legId,
+        request.group,
+        request.peer,
+        request.tunnelId,
+        request.info,
+      );
       return null;
     case 'detachRemoteLeg':
       engine.detachRemoteLeg(request.legId);
