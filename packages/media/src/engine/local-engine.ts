@@ -101,6 +101,15 @@ interface MixerEntry {
   readonly legs: Set<LegEntry>;
 }
 
+/**
+ * Opus encoder settings of the mixers (their shared mix and every mix-minus-self): libopus's
+ * `voip` application at complexity 4, libopus choosing the bitrate, no FEC — the settings of
+ * Janus AudioBridge's participant encoders, so that the two are compared at equal settings, and
+ * a sensible one for speech. Measured with @evan/opus at 48 kHz on a three-tone mix: ≈ 3 % less
+ * CPU per encode than complexity 5, same packet size.
+ */
+export const MIXER_OPUS_SETTINGS = { application: 'voip', complexity: 4 } as const;
+
 /** Mixer frame period (ms). */
 const TICK_MS = 20;
 /**
@@ -707,6 +716,7 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       id: mixerId,
       clock: this.#clock,
       logger: this.#logger.child({ group }),
+      opus: MIXER_OPUS_SETTINGS,
     });
     mixer.on('talking', (legId, talking) => {
       this.emit('mixerTalking', { mixerId, legId, talking });

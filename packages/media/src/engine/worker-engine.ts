@@ -430,17 +430,14 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
     }
     this.#tunnels.set(legId, tunnel);
     try {
-      await this.#internal(
-        mixerSlot,
-        {
-          op: 'attachRemoteLeg',
-          legId,
-          group: `mixer:${mixerId}`,
-          peer: legSlot.index,
-          tunnelId,
-          info,
-        },
-      );
+      await this.#internal(mixerSlot, {
+        op: 'attachRemoteLeg',
+        legId,
+        group: `mixer:${mixerId}`,
+        peer: legSlot.index,
+        tunnelId,
+        info,
+      });
       await this.#request(mixerSlot, command);
     } catch (error) {
       await this.#closeTunnel(tunnel);
@@ -568,9 +565,9 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
       void this.#internal(slot, { op: 'openLink', peer: other.index, port: port1 }, [port1]).catch(
         () => undefined,
       );
-      void this.#internal(other, { op: 'openLink', peer: slot.index, port: port2 }, [
-        port2,
-      ]).catch(() => undefined);
+      void this.#internal(other, { op: 'openLink', peer: slot.index, port: port2 }, [port2]).catch(
+        () => undefined,
+      );
     }
   }
 
