@@ -514,11 +514,17 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
 
   /**
    * Cross-worker mixing (internal, driven by {@link WorkerMediaEngine}): `port` is this
-   * worker's end of the link to worker `peer`, which carries every tunnel between the two (see
+   * worker's end of the link to worker `peer`, which carries every tunnel between the two, with
+   * the link's two shared packet rings (`send` written here, `receive` read at each tick; see
    * `tunnel.ts`). Replaces an earlier link to that worker (whose tunnels close).
    * @internal
    */
-  openLink(peer: unknown, port: MessagePort): void {
+  openLink(
+    peer: unknown,
+    port: MessagePort,
+    send: SharedArrayBuffer,
+    receive: SharedArrayBuffer,
+  ): void {
     if (typeof peer !== 'number' || !Number.isInteger(peer) || peer < 0) {
       port.close();
       throw new TypeError('peer must be a worker index');
@@ -528,10 +534,15 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
       throw InvalidStateError.closed('MediaEngine');
     }
     this.#links.get(peer)?.close();
-    const link = new TunnelLink(port, () => {
-      if (this.#links.get(peer) === link) {
-        this.#links.delete(peer);
-      }
+    const link = new TunnelLink({
+      port,
+      send,
+      receive,
+      onClose: () => {
+        if (this.#links.get(peer) === link) {
+          this.#links.delete(peer);
+        }
+      },
     });
     this.#links.set(peer, link);
   }
@@ -799,6 +810,10 @@ export class LocalMediaEngine extends TypedEmitter<MediaEngineEvents> implements
     this.#tickTimer = undefined;
     if (this.#mixers.size === 0 || this.#state !== EngineState.Open) {
       return;
+    }
+    // What the legs of other workers received since the last tick (shared rings, no messages).
+    for (const link of this.#links.values()) {
+      link.drain();
     }
     const now = this.#clock.now();
     let runs = 0;

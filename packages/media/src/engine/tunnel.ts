@@ -11,14 +11,19 @@
  *  └────────────────────────────┘                   └──────────────────────────────────┘
  * ```
  *
- * One {@link TunnelLink} per pair of workers (one `MessageChannel` whose ends the parent handed
- * to the two workers: packets go worker to worker, never through the main thread) carries every
- * tunnel between them, each named by a number the parent chose. Media is batched: what the
- * mixer sends to the remote legs in one tick leaves in ONE message, and a payload shared by
- * several of them (the full mix every listener hears) is in it once; what the legs receive is
- * gathered for at most {@link INGRESS_BATCH_MS} and sent as one message. One `postMessage` and
- * one wake-up of the other thread per batch instead of one per packet. Control messages (a
- * leg's state, a close) flush the pending batch first: everything on a link stays in order.
+ * One {@link TunnelLink} per pair of workers carries every tunnel between them, each named by a
+ * number the parent chose; packets go worker to worker, never through the main thread:
+ * - mixer → legs: a `MessageChannel` whose ends the parent handed to the two workers. What the
+ *   mixer sends to the remote legs in one tick leaves in ONE message, and a payload shared by
+ *   several of them (the full mix every listener hears) is in it once: one `postMessage` and
+ *   one wake-up of the legs' thread per tick instead of one per packet. Control messages (a
+ *   leg's state, a close) go on the same port after the pending batch: they stay in order.
+ * - legs → mixer: a {@link PacketRing} in shared memory per direction. The leg's worker writes
+ *   each packet it receives into it; the mixer's worker reads it at its tick, right before
+ *   mixing ({@link TunnelLink.drain}) — as it reads its local legs' jitter buffers. No message,
+ *   no wake-up of the mixer's thread, no added delay. Being another path than the port, a
+ *   packet may be read after a control message sent later (a renegotiation's first packets may
+ *   be judged by the former format and ignored; packets of a closed tunnel are dropped).
  *
  * Continuity: the mixer writes the proxy's packets through the proxy's own
  * {@link OutboundRtpStream}; the leg's side rewrites them once more through the REAL leg's
@@ -49,29 +54,130 @@ export interface TunnelLegInfo {
 
 /** The messages of a link's port. */
 export type TunnelMessage =
-  /** A batch of packets, either way (see {@link TunnelLink} for the record layout). */
+  /** mixer → leg: a batch of packets (see {@link TunnelLink} for the record layout). */
   | { t: 'media'; bytes: Uint8Array }
   /** leg → mixer: the leg's negotiated state changed (re-INVITE, hold). */
   | { t: 'leg'; id: number; info: TunnelLegInfo }
   /** Either way: this end of tunnel `id` is gone. */
   | { t: 'close'; id: number };
 
+/** Bytes of the shared ring of each direction of a link (≈ 200 ms of 200 legs' packets). */
+export const RING_BYTES = 256 * 1024;
+
+/** The rings of a new link: give one worker `[a, b]` (send, receive), the other `[b, a]`. */
+export function createLinkRings(bytes = RING_BYTES): [SharedArrayBuffer, SharedArrayBuffer] {
+  return [
+    new SharedArrayBuffer(PacketRing.byteLength(bytes)),
+    new SharedArrayBuffer(PacketRing.byteLength(bytes)),
+  ];
+}
+
+const WRITE = 0;
+const READ = 1;
+const RING_HEADER = 8;
+/** Record header: [length u16][unused u16][tunnel id u32]; records are 4-octet aligned. */
+const RECORD_HEADER = 8;
+/** A length that says: the next record is at the start of the ring. */
+const WRAP = 0xffff;
+
 /**
- * Longest wait of a received packet before its batch leaves for the mixer's worker (ms). The
- * mixer plays its inputs from a jitter buffer of ≥ 1 frame (20 ms) at its own 20 ms tick, so a
- * few ms more on the way are absorbed; a given leg's delay is near constant (its packets and the
- * flush are both periodic), so it adds little jitter.
+ * A single-producer, single-consumer ring of RTP packets in a `SharedArrayBuffer`, lock-free:
+ * the writer owns the write position, the reader the read position, both published with
+ * `Atomics` (sequentially consistent, so the record bytes written before a position store are
+ * seen by the thread that loads it). A packet that does not fit is dropped: the reader is
+ * stalled, and the packet would be too late for its mix anyway.
  */
-export const INGRESS_BATCH_MS = 5;
+export class PacketRing {
+  readonly #positions: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #view: DataView;
+  readonly #capacity: number;
+  /** This side's own position (the writer's write, the reader's read). */
+  #own: number;
+
+  static byteLength(capacity: number): number {
+    return RING_HEADER + capacity;
+  }
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.#capacity = (buffer.byteLength - RING_HEADER) & ~3;
+    if (this.#capacity < 1024) {
+      throw new RangeError('a packet ring needs at least 1 KiB');
+    }
+    this.#positions = new Int32Array(buffer, 0, 2);
+    this.#data = new Uint8Array(buffer, RING_HEADER, this.#capacity);
+    this.#view = new DataView(buffer, RING_HEADER, this.#capacity);
+    this.#own = 0;
+  }
+
+  /** Writer: appends `packet` for tunnel `id`; false when it does not fit (dropped). */
+  write(id: number, packet: RtpPacket): boolean {
+    const length = rtpSerializedLength(packet);
+    if (length >= WRAP) {
+      return false;
+    }
+    const size = (RECORD_HEADER + length + 3) & ~3;
+    const capacity = this.#capacity;
+    const read = Atomics.load(this.#positions, READ);
+    let at = this.#own;
+    // Free: [at, read − 1) when the reader is ahead, else [at, capacity) and [0, read − 1).
+    // The write position never catches up with the read position (that would read as empty).
+    if (read > at) {
+      if (at + size >= read) {
+        return false;
+      }
+    } else if (at + size >= capacity) {
+      if (size >= read) {
+        return false;
+      }
+      this.#view.setUint16(at, WRAP);
+      at = 0;
+    }
+    this.#view.setUint16(at, length);
+    this.#view.setUint32(at + 4, id);
+    serializeRtpInto(packet, this.#data, at + RECORD_HEADER);
+    this.#own = at + size;
+    Atomics.store(this.#positions, WRITE, this.#own);
+    return true;
+  }
+
+  /** Reader: hands every packet written so far to `visit` (its bytes are valid during the call). */
+  read(visit: (id: number, bytes: Uint8Array) => void): void {
+    const write = Atomics.load(this.#positions, WRITE);
+    let at = this.#own;
+    while (at !== write) {
+      const length = this.#view.getUint16(at);
+      if (length === WRAP) {
+        at = 0;
+        continue;
+      }
+      const start = at + RECORD_HEADER;
+      visit(this.#view.getUint32(at + 4), this.#data.subarray(start, start + length));
+      at += (RECORD_HEADER + length + 3) & ~3;
+    }
+    this.#own = at;
+    Atomics.store(this.#positions, READ, at);
+  }
+}
 
 /** A batch is sent at once beyond this size (octets). */
 const MAX_BATCH = 60_000;
-/** Record: a packet a leg received, for the proxy: [kind][id u32][length u16][RTP packet]. */
-const REC_TO_PROXY = 1;
-/** Record: a payload used by later REC_TO_LEG records of the batch: [kind][length u16][bytes]. */
+/** Batch record: a payload used by later REC_TO_LEG records: [kind][length u16][bytes]. */
 const REC_PAYLOAD = 2;
-/** Record: a mixed packet for the leg: [kind][id u32][M|PT][seq u16][ts u32][payload index u16]. */
+/** Batch record: a mixed packet for a leg: [kind][id u32][M|PT][seq u16][ts u32][payload index u16]. */
 const REC_TO_LEG = 3;
+
+/** Options of {@link TunnelLink}. */
+export interface TunnelLinkOptions {
+  /** This worker's end of the link's MessageChannel. */
+  port: MessagePort;
+  /** Ring this worker writes the packets its legs receive into (see {@link createLinkRings}). */
+  send: SharedArrayBuffer;
+  /** Ring the other worker writes into, read by {@link TunnelLink.drain}. */
+  receive: SharedArrayBuffer;
+  /** Called once when the link closes (its port closed, or {@link TunnelLink.close}). */
+  onClose?: () => void;
+}
 
 /** Both sides of a pair of workers: a MessagePort multiplexing tunnels, with batching. */
 export class TunnelLink {
@@ -82,6 +188,8 @@ export class TunnelLink {
   readonly #proxies = new Map<number, RemoteLeg>();
   readonly #onClose: (() => void) | undefined;
   #closed = false;
+  readonly #send: PacketRing;
+  readonly #receive: PacketRing;
   // The batch being built.
   #buffer = new Uint8Array(16_384);
   #view = new DataView(this.#buffer.buffer);
@@ -89,13 +197,15 @@ export class TunnelLink {
   /** Payloads already in the batch → their index. */
   readonly #payloads = new Map<Uint8Array, number>();
   #flushQueued = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
   #batches = 0;
+  #dropped = 0;
 
-  /** @param onClose called once when the link closes (its port closed, or {@link close}) */
-  constructor(port: MessagePort, onClose?: () => void) {
+  constructor(options: TunnelLinkOptions) {
+    const port = options.port;
     this.#port = port;
-    this.#onClose = onClose;
+    this.#send = new PacketRing(options.send);
+    this.#receive = new PacketRing(options.receive);
+    this.#onClose = options.onClose;
     port.on('message', (message: TunnelMessage) => {
       this.#onMessage(message);
     });
@@ -111,6 +221,21 @@ export class TunnelLink {
   /** Media batches posted so far (for tests and diagnostics). */
   get batchesSent(): number {
     return this.#batches;
+  }
+
+  /** Received packets dropped because the other worker did not read its ring in time. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /**
+   * Hands the packets the other worker's legs received since the last call to their proxies
+   * (the mixer calls it right before each tick).
+   */
+  drain(): void {
+    if (!this.#closed) {
+      this.#receive.read(this.#onRing);
+    }
   }
 
   /**
@@ -152,25 +277,10 @@ export class TunnelLink {
     this.#onClose?.();
   }
 
-  /** @internal LegTunnel: a packet the leg received. */
+  /** @internal LegTunnel: a packet the leg received (read by the other worker at its tick). */
   toProxy(id: number, packet: RtpPacket): void {
-    if (this.#closed) {
-      return;
-    }
-    const length = rtpSerializedLength(packet);
-    if (length > 0xffff) {
-      return;
-    }
-    let at = this.#reserve(7 + length);
-    this.#buffer[at] = REC_TO_PROXY;
-    this.#view.setUint32(at + 1, id);
-    this.#view.setUint16(at + 5, length);
-    at += 7;
-    this.#length = at + serializeRtpInto(packet, this.#buffer, at);
-    if (this.#length >= MAX_BATCH) {
-      this.flush();
-    } else {
-      this.#timer ??= setTimeout(this.#onTimer, INGRESS_BATCH_MS);
+    if (!this.#closed && !this.#send.write(id, packet)) {
+      this.#dropped++;
     }
   }
 
@@ -253,9 +363,14 @@ export class TunnelLink {
     }
   }
 
-  readonly #onTimer = (): void => {
-    this.#timer = undefined;
-    this.flush();
+  readonly #onRing = (id: number, bytes: Uint8Array): void => {
+    const proxy = this.#proxies.get(id);
+    if (proxy) {
+      const packet = parseRtp(bytes);
+      if (packet) {
+        proxy.receive(packet, bytes.length);
+      }
+    }
   };
 
   readonly #onMicrotask = (): void => {
@@ -266,10 +381,6 @@ export class TunnelLink {
 
   #cancelFlush(): void {
     this.#flushQueued = false;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
   }
 
   #assertFree(id: number): void {
@@ -326,22 +437,7 @@ export class TunnelLink {
     let at = 0;
     while (at < end) {
       const kind = bytes[at]!;
-      if (kind === REC_TO_PROXY && at + 7 <= end) {
-        const id = view.getUint32(at + 1);
-        const length = view.getUint16(at + 5);
-        at += 7;
-        if (at + length > end) {
-          return;
-        }
-        const proxy = this.#proxies.get(id);
-        if (proxy) {
-          const packet = parseRtp(bytes.subarray(at, at + length));
-          if (packet) {
-            proxy.receive(packet, length);
-          }
-        }
-        at += length;
-      } else if (kind === REC_PAYLOAD && at + 3 <= end) {
+      if (kind === REC_PAYLOAD && at + 3 <= end) {
         const length = view.getUint16(at + 1);
         at += 3;
         if (at + length > end) {

@@ -32,6 +32,7 @@ import type {
   WorkerMessage,
   WorkerRequest,
 } from '../worker/protocol.js';
+import { createLinkRings } from './tunnel.js';
 import type { TunnelLegInfo } from './tunnel.js';
 import { MediaError } from './errors.js';
 import { LegCloseReason } from './types.js';
@@ -552,8 +553,8 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
   }
 
   /**
-   * One link (a MessageChannel, see `tunnel.ts`) between a new worker and every other running
-   * worker; a worker restarted after a crash gets new links (the old ones closed with it). A
+   * One link (a MessageChannel and two shared packet rings, see `tunnel.ts`) between a new
+   * worker and every other running worker; a worker restarted after a crash gets new links (the old ones closed with it). A
    * worker handles its messages in order, so later tunnel operations find the link open.
    */
   #openLinks(slot: Slot): void {
@@ -562,12 +563,17 @@ export class WorkerMediaEngine extends TypedEmitter<MediaEngineEvents> implement
         continue;
       }
       const { port1, port2 } = new MessageChannel();
-      void this.#internal(slot, { op: 'openLink', peer: other.index, port: port1 }, [port1]).catch(
-        () => undefined,
-      );
-      void this.#internal(other, { op: 'openLink', peer: slot.index, port: port2 }, [port2]).catch(
-        () => undefined,
-      );
+      const [toOther, toSlot] = createLinkRings();
+      void this.#internal(
+        slot,
+        { op: 'openLink', peer: other.index, port: port1, send: toOther, receive: toSlot },
+        [port1],
+      ).catch(() => undefined);
+      void this.#internal(
+        other,
+        { op: 'openLink', peer: slot.index, port: port2, send: toSlot, receive: toOther },
+        [port2],
+      ).catch(() => undefined);
     }
   }
 

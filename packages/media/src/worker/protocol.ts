@@ -52,8 +52,17 @@ export interface WorkerRequest {
  * message), then opens tunnels on the links by number.
  */
 export type WorkerInternalOp =
-  /** Both workers of a pair: `port` is this worker's end of the link to worker `peer`. */
-  | { op: 'openLink'; peer: number; port: MessagePort }
+  /**
+   * Both workers of a pair: `port` is this worker's end of the link to worker `peer`; `send`
+   * and `receive` its shared packet rings (the other worker gets them swapped).
+   */
+  | {
+      op: 'openLink';
+      peer: number;
+      port: MessagePort;
+      send: SharedArrayBuffer;
+      receive: SharedArrayBuffer;
+    }
   /**
    * Leg's worker: the leg leaves its bridge; its media goes through tunnel `tunnelId` of the
    * link to worker `peer`. Result: TunnelLegInfo.

@@ -87,7 +87,7 @@ async function handle(request: WorkerRequest): Promise<void> {
 function internal(request: WorkerInternalOp): unknown {
   switch (request.op) {
     case 'openLink':
-      engine.openLink(request.peer, request.port);
+      engine.openLink(request.peer, request.port, request.send, request.receive);
       return null;
     case 'openTunnel':
       return engine.openTunnel(request.legId, request.peer, request.tunnelId);
