@@ -366,7 +366,9 @@ export class TunnelLink {
   readonly #onRing = (id: number, bytes: Uint8Array): void => {
     const proxy = this.#proxies.get(id);
     if (proxy) {
-      const packet = parseRtp(bytes);
+      // A copy: the ring's bytes are the writer's again once the read ends, and a leg's packet
+      // may be kept (the engine keeps each leg's last one to prime a mixer it joins).
+      const packet = parseRtp(bytes.slice());
       if (packet) {
         proxy.receive(packet, bytes.length);
       }
