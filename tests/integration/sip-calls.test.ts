@@ -5,13 +5,7 @@
  * bridge is left behind.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
 import {
   expectSippSuccess,
   registerLine,
@@ -48,15 +42,13 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('rings both contacts of a line registered twice; the first answer wins and the other fork gets CANCEL with Reason cause=200 "Call completed elsewhere"', async () => {
     const callee = await newCallee();
-    const winnerPort = await freePort();
-    const loserPort = await freePort();
     // The winner waits before answering so that the other fork is ringing when it does.
-    const winner = startCallee('uas-answer-late.xml', callee, winnerPort);
-    const loser = startCallee('uas-cancelled.xml', callee, loserPort, {
+    const winner = await startCallee('uas-answer-late.xml', callee);
+    const loser = await startCallee('uas-cancelled.xml', callee, {
       substitute: { reason_check: 'check_it' },
     });
-    await registerLine(test, callee, winnerPort);
-    await registerLine(test, callee, loserPort);
+    await registerLine(test, callee, winner.port);
+    await registerLine(test, callee, loser.port);
     expect(statsOf(test).bindings).toBeGreaterThanOrEqual(2);
 
     const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
@@ -68,12 +60,10 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('cancels a losing fork that had not rung yet as soon as its first provisional response arrives (§9.1)', async () => {
     const callee = await newCallee();
-    const winnerPort = await freePort();
-    const lateRingerPort = await freePort();
-    const winner = startCallee('uas-answer.xml', callee, winnerPort);
-    const lateRinger = startCallee('uas-cancelled-late.xml', callee, lateRingerPort);
-    await registerLine(test, callee, winnerPort);
-    await registerLine(test, callee, lateRingerPort);
+    const winner = await startCallee('uas-answer.xml', callee);
+    const lateRinger = await startCallee('uas-cancelled-late.xml', callee);
+    await registerLine(test, callee, winner.port);
+    await registerLine(test, callee, lateRinger.port);
     const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
     const [called, answered, cancelled] = await Promise.all([
       call.done,
@@ -87,12 +77,10 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('keeps ringing the other contact when one refuses with 486, and connects the one that answers', async () => {
     const callee = await newCallee();
-    const busyPort = await freePort();
-    const answerPort = await freePort();
-    const busy = startCallee('uas-reject.xml', callee, busyPort, { substitute: { status: '486' } });
-    const answering = startCallee('uas-answer-late.xml', callee, answerPort);
-    await registerLine(test, callee, busyPort);
-    await registerLine(test, callee, answerPort);
+    const busy = await startCallee('uas-reject.xml', callee, { substitute: { status: '486' } });
+    const answering = await startCallee('uas-answer-late.xml', callee);
+    await registerLine(test, callee, busy.port);
+    await registerLine(test, callee, answering.port);
     const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
     const [called, refused, answered] = await Promise.all([call.done, busy.done, answering.done]);
     expectSippSuccess(called, 'caller');
@@ -102,14 +90,12 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('gives the caller 603 when every contact refuses, one with 486 and one with 603 (§16.7: 6xx first)', async () => {
     const callee = await newCallee();
-    const busyPort = await freePort();
-    const declinePort = await freePort();
-    const busy = startCallee('uas-reject.xml', callee, busyPort, { substitute: { status: '486' } });
-    const decline = startCallee('uas-reject.xml', callee, declinePort, {
+    const busy = await startCallee('uas-reject.xml', callee, { substitute: { status: '486' } });
+    const decline = await startCallee('uas-reject.xml', callee, {
       substitute: { status: '603' },
     });
-    await registerLine(test, callee, busyPort);
-    await registerLine(test, callee, declinePort);
+    await registerLine(test, callee, busy.port);
+    await registerLine(test, callee, decline.port);
     const call = await startCaller(test, 'uac-ring-rejected.xml', caller, callee.extension, {
       substitute: { status: '603' },
     });
@@ -125,11 +111,10 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('a caller CANCEL while the callee rings gets 200 and 487 (ACKed), and the callee gets a CANCEL without "completed elsewhere"', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const ringing = startCallee('uas-cancelled.xml', callee, port, {
+    const ringing = await startCallee('uas-cancelled.xml', callee, {
       substitute: { reason_check: 'check_it_inverse' },
     });
-    await registerLine(test, callee, port);
+    await registerLine(test, callee, ringing.port);
     const call = await startCaller(test, 'uac-cancel.xml', caller, callee.extension);
     const [cancelled, callee487] = await Promise.all([call.done, ringing.done]);
     expectSippSuccess(cancelled, 'caller');
@@ -141,9 +126,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
     ['603', 'decline'],
   ])('a callee answering %s (%s) makes the caller get the same status', async (status) => {
     const callee = await newCallee();
-    const port = await freePort();
-    const refusing = startCallee('uas-reject.xml', callee, port, { substitute: { status } });
-    await registerLine(test, callee, port);
+    const refusing = await startCallee('uas-reject.xml', callee, { substitute: { status } });
+    await registerLine(test, callee, refusing.port);
     const call = await startCaller(test, 'uac-ring-rejected.xml', caller, callee.extension, {
       substitute: { status },
     });
@@ -154,11 +138,10 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('a callee that never answers is cancelled after the ring timeout and the caller gets 480', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const ringing = startCallee('uas-cancelled.xml', callee, port, {
+    const ringing = await startCallee('uas-cancelled.xml', callee, {
       substitute: { reason_check: 'check_it_inverse' },
     });
-    await registerLine(test, callee, port);
+    await registerLine(test, callee, ringing.port);
     const started = Date.now();
     const call = await startCaller(test, 'uac-ring-rejected.xml', caller, callee.extension, {
       substitute: { status: '480' },
@@ -172,9 +155,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('the caller puts the call on hold (sendonly → recvonly) and resumes it (sendrecv), then hangs up', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const answering = startCallee('uas-answer.xml', callee, port);
-    await registerLine(test, callee, port);
+    const answering = await startCallee('uas-answer.xml', callee);
+    await registerLine(test, callee, answering.port);
     const call = await startCaller(test, 'uac-hold.xml', caller, callee.extension);
     const [held, answered] = await Promise.all([call.done, answering.done]);
     expectSippSuccess(held, 'caller');
@@ -183,9 +165,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('the callee puts the call on hold and resumes it with its own re-INVITEs; the call stays up until the caller hangs up', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const holding = startCallee('uas-hold.xml', callee, port);
-    await registerLine(test, callee, port);
+    const holding = await startCallee('uas-hold.xml', callee);
+    await registerLine(test, callee, holding.port);
     // The caller talks for 1 s: long enough for the callee's hold and resume (2 × 100 ms + RTTs).
     const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
     const [called, held] = await Promise.all([call.done, holding.done]);
@@ -195,9 +176,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('refuses a re-INVITE whose offer is not SDP with 488 and keeps the call up (§14.2)', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const answering = startCallee('uas-answer.xml', callee, port);
-    await registerLine(test, callee, port);
+    const answering = await startCallee('uas-answer.xml', callee);
+    await registerLine(test, callee, answering.port);
     const call = await startCaller(test, 'uac-reinvite-refused.xml', caller, callee.extension);
     const [called, answered] = await Promise.all([call.done, answering.done]);
     expectSippSuccess(called, 'caller');
@@ -206,9 +186,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('ends the call when the callee answers with an unusable SDP: BYE with Reason cause=88 to the callee, 488 to the caller', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const answering = startCallee('uas-answer-bad-sdp.xml', callee, port);
-    await registerLine(test, callee, port);
+    const answering = await startCallee('uas-answer-bad-sdp.xml', callee);
+    await registerLine(test, callee, answering.port);
     const call = await startCaller(test, 'uac-ring-rejected.xml', caller, callee.extension, {
       substitute: { status: '488' },
     });
@@ -219,9 +198,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('copies the caller Record-Route into its 200 and sends Route on requests to a record-routed callee (§12.1)', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const answering = startCallee('uas-record-route.xml', callee, port);
-    await registerLine(test, callee, port);
+    const answering = await startCallee('uas-record-route.xml', callee);
+    await registerLine(test, callee, answering.port);
     const call = await startCaller(test, 'uac-record-route.xml', caller, callee.extension);
     const [called, answered] = await Promise.all([call.done, answering.done]);
     expectSippSuccess(called, 'caller');
@@ -230,9 +208,8 @@ describe('B2BUA call flows with sipp desk phones (UDP)', () => {
 
   it('a BYE from the callee ends the caller leg with a BYE to the caller', async () => {
     const callee = await newCallee();
-    const port = await freePort();
-    const hangingUp = startCallee('uas-answer-bye.xml', callee, port);
-    await registerLine(test, callee, port);
+    const hangingUp = await startCallee('uas-answer-bye.xml', callee);
+    await registerLine(test, callee, hangingUp.port);
     const call = await startCaller(test, 'uac-remote-bye.xml', caller, callee.extension);
     const [byeReceived, byeSent] = await Promise.all([call.done, hangingUp.done]);
     expectSippSuccess(byeSent, 'callee');

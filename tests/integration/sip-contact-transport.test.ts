@@ -7,13 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAuthorization, type SipMessage, type SipRequest } from '@confab/sip';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
+import { peerPort } from '../support/ports.js';
 import {
   expectSippSuccess,
   startCallee,
@@ -106,12 +101,11 @@ function isInvite(message: SipMessage | undefined): message is SipRequest {
 describe('requests to a Contact registered over UDP', () => {
   it('reach a transport=tcp Contact over a TCP connection the server opens: a sipp phone listening only on TCP answers the call', async () => {
     const callee = await newLine();
-    const phonePort = await freePort();
     // The phone's UAS listens on TCP only (sipp -t t1): a datagram to its port reaches nobody.
-    const phone = startCallee('uas-answer.xml', callee, phonePort, { transport: 't1' });
+    const phone = await startCallee('uas-answer.xml', callee, { transport: 't1' });
     await registerOverUdp(
       callee,
-      `<sip:${callee.sipUsername}@127.0.0.1:${phonePort};transport=tcp>`,
+      `<sip:${callee.sipUsername}@127.0.0.1:${phone.port};transport=tcp>`,
     );
 
     const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
@@ -121,7 +115,7 @@ describe('requests to a Contact registered over UDP', () => {
 
   it('keep using the registration flow when the Contact asks for RFC 5626 outbound (;ob), whatever its transport', async () => {
     const callee = await newLine();
-    const unused = await freePort();
+    const unused = await peerPort();
     const phone = await registerOverUdp(
       callee,
       `<sip:${callee.sipUsername}@127.0.0.1:${unused};transport=tcp;ob>;+sip.instance="<urn:uuid:${randomUUID()}>";reg-id=1`,

@@ -6,20 +6,15 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SipResponse } from '@confab/sip';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
-import type { SippRun } from './support/sipp.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
+import { peerPort } from '../support/ports.js';
 import {
   expectSippSuccess,
   registerLine,
   startCallee,
   statsOf,
   waitFor,
+  type CalleeRun,
 } from './support/sip-peers.js';
 import {
   inDialog,
@@ -40,7 +35,7 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
   let callee: TestLine;
   let nextExtension = 5100;
   let peer: WirePeer;
-  let phone: SippRun;
+  let phone: CalleeRun;
 
   beforeAll(async () => {
     test = await startTestServer();
@@ -67,9 +62,8 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
 
   /** A sipp phone that answers and waits for BYE, and an established call to it. */
   const establish = async (): Promise<RawCall> => {
-    const port = await freePort();
-    phone = startCallee('uas-answer.xml', callee, port);
-    await registerLine(test, callee, port);
+    phone = await startCallee('uas-answer.xml', callee);
+    await registerLine(test, callee, phone.port);
     peer = await openUdp(test.sipPort);
     const call = await placeCall(peer, {
       username: caller.sipUsername,
@@ -178,7 +172,7 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
   it('a CANCEL sent right after the INVITE, before any provisional response, gets 200 and the INVITE 487 (§9.2)', async () => {
     // The phone is registered at a port where nothing listens: whether or not the server
     // forked before the CANCEL, only the caller's view matters here.
-    const unused = await freePort();
+    const unused = await peerPort();
     await registerLine(test, callee, unused);
     peer = await openUdp(test.sipPort);
     try {
@@ -199,11 +193,10 @@ describe('in-dialog requests from a raw caller to a sipp desk phone (UDP)', () =
   });
 
   it('a BYE in the early dialog (the phone rings) gets 200, the INVITE 487, and the ringing phone a CANCEL (§15.1.2)', async () => {
-    const port = await freePort();
-    phone = startCallee('uas-cancelled.xml', callee, port, {
+    phone = await startCallee('uas-cancelled.xml', callee, {
       substitute: { reason_check: 'check_it_inverse' },
     });
-    await registerLine(test, callee, port);
+    await registerLine(test, callee, phone.port);
     peer = await openUdp(test.sipPort);
     const call = await placeCall(peer, {
       username: caller.sipUsername,

@@ -8,13 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { getTag, getTo, type SipResponse } from '@confab/sip';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
+import { peerPort } from '../support/ports.js';
 import {
   expectSippSuccess,
   registerLine,
@@ -468,7 +463,7 @@ describe('INVITE offers the server cannot accept', () => {
     async (_name, contentType, body, status) => {
       // The callee is reachable (else 480 comes first), at a port where nothing listens: the
       // offer must be refused before any fork starts.
-      const unused = await freePort();
+      const unused = await peerPort();
       await registerLine(test, callee, unused);
       try {
         const run = await startCaller(test, 'uac-offer.xml', caller, callee.extension, {
@@ -486,9 +481,8 @@ describe('INVITE offers the server cannot accept', () => {
 
 describe('after all of the above', () => {
   it('still completes a normal sipp call and has leaked no channel, bridge or connection', async () => {
-    const port = await freePort();
-    const answering = startCallee('uas-answer.xml', callee, port);
-    await registerLine(test, callee, port);
+    const answering = await startCallee('uas-answer.xml', callee);
+    await registerLine(test, callee, answering.port);
     const call = await startCaller(test, 'uac-call.xml', caller, callee.extension);
     const [called, answeredCall] = await Promise.all([call.done, answering.done]);
     expectSippSuccess(called, 'caller');

@@ -5,13 +5,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
+import { peerPort } from '../support/ports.js';
 import { SCENARIOS, runSipp, type SippRun } from './support/sipp.js';
 import { expectSippSuccess, startCaller, statsOf, waitFor } from './support/sip-peers.js';
 
@@ -47,8 +42,6 @@ describe('register and call over TCP (sipp -t t1 / -t tn)', () => {
       join(SCENARIOS, 'uas-answer-flagged.xml'),
       '-t',
       't1',
-      '-p',
-      String(await freePort()),
       '-au',
       line.sipUsername,
       '-ap',
@@ -57,7 +50,8 @@ describe('register and call over TCP (sipp -t t1 / -t tn)', () => {
       line.sipUsername,
       '-key',
       'contact_port',
-      String(await freePort()),
+      // A port where nothing listens.
+      String(await peerPort()),
       '-key',
       'expires',
       '300',

@@ -9,13 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { randomUUID } from 'node:crypto';
 import type { BusMessage, Telephony } from '@confab/server';
 import type { SipMessage, SipRequest, SipResponse } from '@confab/sip';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
 import type { SippRun } from './support/sipp.js';
 import {
   expectSippSuccess,
@@ -175,10 +169,9 @@ describe('blind transfer by REFER (raw caller, sipp transferee and target, UDP)'
     scenario: string,
     substitute?: Record<string, string>,
   ): Promise<SippRun> => {
-    const port = await freePort();
-    const run = startCallee(scenario, line, port, substitute ? { substitute } : {});
+    const run = await startCallee(scenario, line, substitute ? { substitute } : {});
     phones.push(run);
-    await registerLine(test, line, port);
+    await registerLine(test, line, run.port);
     return run;
   };
 
@@ -386,10 +379,9 @@ describe('blind transfer by REFER (raw caller, sipp transferee and target, UDP)'
 
   it("a Refer-To under a host name a line registered its AOR with (a phone configured with the server's DNS name) is ours: 202 and carol is called", async () => {
     const { call } = await establish();
-    const port = await freePort();
-    const carolPhone = startCallee('uas-answer.xml', carol, port);
+    const carolPhone = await startCallee('uas-answer.xml', carol);
     phones.push(carolPhone);
-    await registerLine(test, carol, port, 300, 'pbx.confab.test');
+    await registerLine(test, carol, carolPhone.port, 300, 'pbx.confab.test');
     refer(call, [`Refer-To: <sip:${carol.extension}@pbx.confab.test>`]);
     expect((await rx.final('REFER')).status).toBe(202);
     expect(sipfrag(await notify())).toBe('SIP/2.0 100 Trying');

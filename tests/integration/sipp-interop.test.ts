@@ -3,14 +3,9 @@
  * registers with digest authentication and answers, and as a caller that authenticates its INVITE.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  addUser,
-  freePort,
-  startTestServer,
-  type TestLine,
-  type TestServer,
-} from './support/server.js';
-import { runSipp } from './support/sipp.js';
+import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
+import { peerPort } from '../support/ports.js';
+import { runSipp, untilListening } from './support/sipp.js';
 
 async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -46,11 +41,11 @@ describe('sipp desk phones through Confab (UDP)', () => {
   };
 
   it('a sipp UAS registers with digest auth, a sipp UAC calls its extension, and the call completes and tears down cleanly', async () => {
-    const uasPort = await freePort();
+    // The UAS is told its port (the registration names it); the UACs below bind one themselves.
+    const uasPort = await peerPort();
     const uas = runSipp('uas-answer.xml', ['-p', String(uasPort), '-s', callee.sipUsername]);
+    await untilListening(uas, uasPort, 'udp');
     const register = runSipp('register.xml', [
-      '-p',
-      String(await freePort()),
       '-au',
       callee.sipUsername,
       '-ap',
@@ -70,8 +65,6 @@ describe('sipp desk phones through Confab (UDP)', () => {
     expect(stats().bindings).toBe(1);
 
     const uac = runSipp('uac-call.xml', [
-      '-p',
-      String(await freePort()),
       '-au',
       caller.sipUsername,
       '-ap',
@@ -100,8 +93,6 @@ describe('sipp desk phones through Confab (UDP)', () => {
       const run = runSipp(
         'uac-rejected.xml',
         [
-          '-p',
-          String(await freePort()),
           '-au',
           caller.sipUsername,
           '-ap',
@@ -124,8 +115,6 @@ describe('sipp desk phones through Confab (UDP)', () => {
   it('a REGISTER with a wrong secret is refused with 401 and creates no binding', async () => {
     const before = stats().bindings;
     const run = runSipp('register-refused.xml', [
-      '-p',
-      String(await freePort()),
       '-au',
       callee.sipUsername,
       '-ap',

@@ -17,6 +17,7 @@ import {
   type Telephony,
   type TelephonyStats,
 } from '@confab/server';
+import { testRtpRange } from './ports.js';
 
 /** A user created for a test, with the password the test logs in with. */
 export interface TestUser {
@@ -116,6 +117,8 @@ export async function startTestConfab(options: StartTestConfabOptions = {}): Pro
     advertisedAddress: '127.0.0.1',
     mediaAddresses: ['127.0.0.1'],
     sipDomain: '127.0.0.1',
+    // A private range per server (the default, 10000–20000, would be every test server's).
+    rtpPortRange: testRtpRange(),
     mediaWorkers: options.mediaWorkers ?? 1,
     logLevel: 'warn',
     createDemoUsers: false,

@@ -5,11 +5,11 @@
  * refuses the audio stream in its answer).
  */
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isBound, peerPort } from './ports.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -33,7 +33,7 @@ export interface SippResult {
 /** A running sipp. */
 export interface SippRun {
   readonly done: Promise<SippResult>;
-  /** Kills sipp (SIGKILL); `done` then resolves. Idempotent. */
+  /** Kills sipp (SIGKILL), also when called before sipp was spawned; `done` then resolves. Idempotent. */
   kill(): void;
 }
 
@@ -46,11 +46,15 @@ export function runSipp(
   args: readonly string[],
   timeoutSeconds = 30,
 ): SippRun {
+  let killed = false;
   let kill = (): void => undefined;
   const done = (async (): Promise<SippResult> => {
     const dir = await mkdtemp(join(tmpdir(), 'confab-sdk-sipp-'));
     const errorFile = join(dir, 'errors.log');
     try {
+      if (killed) {
+        return { code: null, diagnostics: 'killed before it started' };
+      }
       const child = spawn(
         'sipp',
         [
@@ -83,7 +87,10 @@ export function runSipp(
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
       const code = await new Promise<number | null>((resolve) => {
-        child.on('error', () => resolve(null));
+        child.on('error', (error) => {
+          output += `\n${error.message}`;
+          resolve(null);
+        });
         child.on('exit', (exitCode) => resolve(exitCode));
       });
       const errors = await readFile(errorFile, 'utf8').catch(() => '');
@@ -95,20 +102,10 @@ export function runSipp(
   return {
     done,
     kill: () => {
+      killed = true;
       kill();
     },
   };
-}
-
-/** A UDP port of 127.0.0.1 free at the time of the call. */
-export async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  const port = await new Promise<number>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => resolve(socket.address().port));
-  });
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** A line's SIP account. */
@@ -118,20 +115,37 @@ export interface SippLine {
 }
 
 /**
- * Starts a desk phone for `line`: a UAS running `scenarioPath` on a free UDP port, registered
- * with the server at `127.0.0.1:<serverSipPort>` (digest, tests/sipp/register.xml). Resolves once
- * the registration succeeded; the returned run ends when the UAS scenario does.
+ * Starts a desk phone for `line`: a UAS running `scenarioPath` on a UDP port of its own,
+ * registered with the server at `127.0.0.1:<serverSipPort>` (digest, tests/sipp/register.xml).
+ * Resolves once the UAS listens and the registration succeeded; the returned run ends when the
+ * UAS scenario does.
  */
 export async function startDeskPhone(
   line: SippLine,
   serverSipPort: number,
   scenarioPath: string,
 ): Promise<SippRun> {
-  const uasPort = await freeUdpPort();
+  // The UAS is told its port (the registration names it): one from a private range, never from
+  // the ephemeral range where any outgoing socket could take it first (see ./ports.ts).
+  const uasPort = await peerPort();
   const uas = runSipp(scenarioPath, ['-p', String(uasPort), '-s', line.sipUsername]);
+  let exited: SippResult | undefined;
+  void uas.done.then((result) => {
+    exited = result;
+  });
+  // Until it listens, an INVITE sent to it would be lost (and only retransmitted 500 ms later).
+  const deadline = Date.now() + 10_000;
+  while (!(await isBound(uasPort, 'udp'))) {
+    if (exited !== undefined || Date.now() > deadline) {
+      uas.kill();
+      throw new Error(
+        `sipp UAS did not listen on udp ${String(uasPort)}: ${exited?.diagnostics ?? 'timed out'}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // No -p: the registering sipp binds a free port itself (5060 and up).
   const register = runSipp(sharedScenario('register.xml'), [
-    '-p',
-    String(await freeUdpPort()),
     '-au',
     line.sipUsername,
     '-ap',

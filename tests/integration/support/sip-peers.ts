@@ -3,8 +3,15 @@
  * callees) against a test server, live telephony counts, and polling.
  */
 import type { TelephonyStats } from '@confab/server';
-import { freePort, type TestLine, type TestServer } from './server.js';
-import { runSipp, type SippOptions, type SippResult, type SippRun } from './sipp.js';
+import { peerPort } from '../../support/ports.js';
+import type { TestLine, TestServer } from './server.js';
+import {
+  runSipp,
+  untilListening,
+  type SippOptions,
+  type SippResult,
+  type SippRun,
+} from './sipp.js';
 
 /** Polls `check` every 25 ms until it holds; throws (with `what`) after `timeoutMs`. */
 export async function waitFor(
@@ -72,9 +79,8 @@ export async function registerLine(
 ): Promise<void> {
   const run = runSipp(
     aorHost === undefined ? 'register.xml' : 'register-aor.xml',
+    // No -p: sipp binds a free port itself (5060 and up), which no other socket can take first.
     [
-      '-p',
-      String(await freePort()),
       '-au',
       line.sipUsername,
       '-ap',
@@ -94,14 +100,24 @@ export async function registerLine(
   expectSippSuccess(await run.done, `register ${line.sipUsername}`);
 }
 
-/** A sipp UAS (desk phone) for `line` listening on `port`, running `scenario`. */
-export function startCallee(
+/** A sipp UAS and the port it listens on. */
+export interface CalleeRun extends SippRun {
+  readonly port: number;
+}
+
+/**
+ * A sipp UAS (desk phone) for `line` running `scenario` on a port of its own (register it with
+ * {@link registerLine}). Resolves once sipp listens, so that a request the server sends it from
+ * then on is not lost.
+ */
+export async function startCallee(
   scenario: string,
   line: TestLine,
-  port: number,
   options: PeerOptions = {},
-): SippRun {
-  return runSipp(
+): Promise<CalleeRun> {
+  // sipp must be told its port (the registration names it): one from a private range.
+  const port = await peerPort();
+  const run = runSipp(
     scenario,
     [
       '-p',
@@ -113,34 +129,38 @@ export function startCallee(
     ],
     withTimeout(options),
   );
+  const transport = options.transport ?? 'u1';
+  await untilListening(run, port, transport.startsWith('t') ? 'tcp' : 'udp');
+  return { ...run, port };
 }
 
 /** A sipp UAC placing a call from `caller` to `extension` with `scenario`. */
-export async function startCaller(
+export function startCaller(
   test: TestServer,
   scenario: string,
   caller: TestLine,
   extension: string,
   options: PeerOptions = {},
 ): Promise<SippRun> {
-  return runSipp(
-    scenario,
-    [
-      '-p',
-      String(await freePort()),
-      '-au',
-      caller.sipUsername,
-      '-ap',
-      caller.sipSecret,
-      '-s',
-      extension,
-      '-key',
-      'caller',
-      caller.sipUsername,
-      ...transportArgs(options),
-      ...(options.args ?? []),
-      `127.0.0.1:${test.sipPort}`,
-    ],
-    withTimeout(options),
+  return Promise.resolve(
+    runSipp(
+      scenario,
+      // No -p: sipp binds a free port itself.
+      [
+        '-au',
+        caller.sipUsername,
+        '-ap',
+        caller.sipSecret,
+        '-s',
+        extension,
+        '-key',
+        'caller',
+        caller.sipUsername,
+        ...transportArgs(options),
+        ...(options.args ?? []),
+        `127.0.0.1:${test.sipPort}`,
+      ],
+      withTimeout(options),
+    ),
   );
 }
