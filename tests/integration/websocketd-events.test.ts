@@ -18,6 +18,8 @@ interface Frame {
 interface WireToken {
   token: string;
   session_uuid: string;
+  /** UTC, `%Y-%m-%dT%H:%M:%S.%f` without a zone (as Wazo). */
+  utc_expires_at: string;
   metadata: { uuid: string; tenant_uuid: string };
 }
 
@@ -225,20 +227,25 @@ describe('event websocket against a real Confab server', () => {
 
   describe('token expiry and swap', () => {
     it('closes with 4003 when the token expires', async () => {
-      const token = await login(dave, 1);
+      // 2 s: the socket must be open and started before the token expires, also on a loaded
+      // machine.
+      const token = await login(dave, 2);
       const client = open(`?token=${token.token}&version=2`);
       await client.start();
       expect(await client.closed).toBe(4003);
     });
 
     it('a token op with a fresh token keeps the socket alive past the first expiry', async () => {
-      const first = await login(dave, 1);
+      // The fresh token first: the swap must reach the server before the short one expires.
+      const fresh = await login(dave);
+      const first = await login(dave, 2);
       const client = open(`?token=${first.token}&version=2`);
       await client.start();
-      const fresh = await login(dave);
       client.send({ op: 'token', data: { token: fresh.token } });
       await client.waitFor((f) => f.op === 'token');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Past the first token's expiry, when its check would have closed the socket.
+      const expired = Date.parse(`${first.utc_expires_at}Z`) + 500;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expired - Date.now())));
       expect(client.ws.readyState).toBe(WebSocket.OPEN);
       client.send({ op: 'ping', data: { payload: 'alive' } });
       await client.waitFor((f) => f.op === 'pong');

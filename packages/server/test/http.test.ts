@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
+import { peerPort } from '../../../tests/support/ports.js';
 import { StartupError } from '../src/errors.js';
 import { createWebServers, type WebServers, type WebServersOptions } from '../src/http/index.js';
 import { createLogger } from '../src/logger.js';
@@ -398,10 +399,9 @@ describe('listen errors', () => {
   });
 
   it('releases the HTTP port when the HTTPS port fails', async () => {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const httpPort = (probe.address() as { port: number }).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    // A known free port outside the ephemeral range: an outgoing connection cannot take it
+    // between the two starts.
+    const httpPort = await peerPort();
 
     await expect(
       start({ config: { httpPort, httpsPort: blockedPort, bindAddress: '127.0.0.1' } }),
