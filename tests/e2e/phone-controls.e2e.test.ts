@@ -68,10 +68,23 @@ describe('phone page mid-call controls (Chromium ↔ Chromium, plus a Node SDK c
 
   const diagnostics = (): string => [...alice.logs, ...bob.logs].slice(-40).join('\n');
 
-  /** The dominant tone `page` receives on its current call, after the jitter buffers drained. */
-  async function heardAt(participant: BrowserParticipant): Promise<ProbeReport> {
+  /**
+   * What `participant` receives on its current call over 1.5 s, after 0.7 s for the jitter
+   * buffers to drain; measured again (up to 10 s) while whether it hears `frequency` is not yet
+   * `expected`, i.e. while a change (hold, mute, a second call) is still on its way.
+   */
+  async function heardAt(
+    participant: BrowserParticipant,
+    frequency: number,
+    expected: boolean,
+  ): Promise<ProbeReport> {
+    const deadline = Date.now() + 10_000;
     await measureCallAudio(participant.page, ALL_HZ, 700);
-    return measureCallAudio(participant.page, ALL_HZ, 1500);
+    let report = await measureCallAudio(participant.page, ALL_HZ, 1500);
+    while (hears(report, frequency) !== expected && Date.now() < deadline) {
+      report = await measureCallAudio(participant.page, ALL_HZ, 1500);
+    }
+    return report;
   }
 
   function hears(report: ProbeReport, frequency: number): boolean {
@@ -98,7 +111,7 @@ describe('phone page mid-call controls (Chromium ↔ Chromium, plus a Node SDK c
       waitForCallState(alice.page, 'active'),
       waitForCallState(bob.page, 'active'),
     ]);
-    expect(hears(await heardAt(bob), ALICE_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(bob, ALICE_HZ, true), ALICE_HZ), diagnostics()).toBe(true);
 
     await alice.page.getByTestId('call-hold').click();
     await alice.page.locator('[data-testid="call-hold"][data-held="true"]').waitFor();
@@ -106,25 +119,28 @@ describe('phone page mid-call controls (Chromium ↔ Chromium, plus a Node SDK c
     const sipCallId = await currentSipCallId(alice);
     const channel = [...serverChannels().values()].find((c) => c.sipCallId === sipCallId);
     expect(channel?.onHold).toBe(true);
-    const [atBob, atAlice] = [await heardAt(bob), await heardAt(alice)];
+    const [atBob, atAlice] = [
+      await heardAt(bob, ALICE_HZ, false),
+      await heardAt(alice, BOB_HZ, false),
+    ];
     expect(hears(atBob, ALICE_HZ), JSON.stringify(atBob)).toBe(false);
     expect(hears(atAlice, BOB_HZ), JSON.stringify(atAlice)).toBe(false);
 
     await alice.page.getByTestId('call-hold').click();
     await alice.page.locator('[data-testid="call-hold"][data-held="false"]').waitFor();
     expect(channel?.onHold).toBe(false);
-    expect(hears(await heardAt(bob), ALICE_HZ), diagnostics()).toBe(true);
-    expect(hears(await heardAt(alice), BOB_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(bob, ALICE_HZ, true), ALICE_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(alice, BOB_HZ, true), BOB_HZ), diagnostics()).toBe(true);
   });
 
   it('mute silences alice at bob only; unmute restores it', async () => {
     await alice.page.getByTestId('call-mute').click();
     await alice.page.locator('[data-testid="call-mute"][data-muted="true"]').waitFor();
-    expect(hears(await heardAt(bob), ALICE_HZ)).toBe(false);
-    expect(hears(await heardAt(alice), BOB_HZ)).toBe(true);
+    expect(hears(await heardAt(bob, ALICE_HZ, false), ALICE_HZ)).toBe(false);
+    expect(hears(await heardAt(alice, BOB_HZ, true), BOB_HZ)).toBe(true);
     await alice.page.getByTestId('call-mute').click();
     await alice.page.locator('[data-testid="call-mute"][data-muted="false"]').waitFor();
-    expect(hears(await heardAt(bob), ALICE_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(bob, ALICE_HZ, true), ALICE_HZ), diagnostics()).toBe(true);
   });
 
   it('the keypad sends RFC 4733 digits: the server decodes them and the page gets call_dtmf_created', async () => {
@@ -172,8 +188,8 @@ describe('phone page mid-call controls (Chromium ↔ Chromium, plus a Node SDK c
     );
     await carol!.confab.Phone.accept(carolCall);
     await waitForCallState(alice.page, 'active');
-    expect(hears(await heardAt(alice), CAROL_HZ), diagnostics()).toBe(true);
-    expect(hears(await heardAt(bob), ALICE_HZ)).toBe(false);
+    expect(hears(await heardAt(alice, CAROL_HZ, true), CAROL_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(bob, ALICE_HZ, false), ALICE_HZ)).toBe(false);
 
     await alice.page.getByTestId('held-call-resume').click();
     await waitFor('the bob call resumed', async () => {
@@ -183,8 +199,8 @@ describe('phone page mid-call controls (Chromium ↔ Chromium, plus a Node SDK c
     expect(await alice.page.getByTestId('call-peer').textContent()).toContain(
       confab.users[1].extension,
     );
-    expect(hears(await heardAt(bob), ALICE_HZ), diagnostics()).toBe(true);
-    expect(hears(await heardAt(alice), BOB_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(bob, ALICE_HZ, true), ALICE_HZ), diagnostics()).toBe(true);
+    expect(hears(await heardAt(alice, BOB_HZ, true), BOB_HZ), diagnostics()).toBe(true);
 
     await alice.page.evaluate(() => {
       const w = window as unknown as { endedEvents: string[] };

@@ -119,11 +119,14 @@ describe('ad-hoc conferences and transfer on two media workers', () => {
       );
     });
     await alice!.client.confab.Phone.resume(toBob.outgoing);
-    const [atAlice, atBob, atCarol] = await world.listen([
-      toBob.atHost,
-      toBob.atPeer,
-      toCarol.atPeer,
-    ]);
+    const [atAlice, atBob, atCarol] = await world.listen(
+      [toBob.atHost, toBob.atPeer, toCarol.atPeer],
+      [
+        [HZ.bob, HZ.carol],
+        [HZ.alice, HZ.carol],
+        [HZ.alice, HZ.bob],
+      ],
+    );
     expect(hearsExactly(atAlice!, [HZ.bob, HZ.carol], [HZ.alice]), JSON.stringify(atAlice)).toBe(
       true,
     );
@@ -147,7 +150,10 @@ describe('ad-hoc conferences and transfer on two media workers', () => {
     });
     expect((await workers())[mixerWorker]).toMatchObject({ legs: 2, mixerParticipants: 2 });
     expect(await world.myCall(alice!, H1)).toMatchObject({ talking_to: { [P1]: bob!.user.uuid } });
-    const [aliceAlone, bobAlone] = await world.listen([toBob.atHost, toBob.atPeer]);
+    const [aliceAlone, bobAlone] = await world.listen(
+      [toBob.atHost, toBob.atPeer],
+      [[HZ.bob], [HZ.alice]],
+    );
     expect(
       hearsExactly(aliceAlone!, [HZ.bob], [HZ.alice, HZ.carol]),
       JSON.stringify(aliceAlone),
@@ -169,11 +175,14 @@ describe('ad-hoc conferences and transfer on two media workers', () => {
       talking_to: { [P1]: bob!.user.uuid, [P3]: carol!.user.uuid },
     });
     await alice!.client.confab.Phone.resume(toBob.outgoing);
-    const [atAlice2, atBob2, atCarol2] = await world.listen([
-      toBob.atHost,
-      toBob.atPeer,
-      carolAgain.atPeer,
-    ]);
+    const [atAlice2, atBob2, atCarol2] = await world.listen(
+      [toBob.atHost, toBob.atPeer, carolAgain.atPeer],
+      [
+        [HZ.bob, HZ.carol],
+        [HZ.alice, HZ.carol],
+        [HZ.alice, HZ.bob],
+      ],
+    );
     expect(hearsExactly(atAlice2!, [HZ.bob, HZ.carol], [HZ.alice]), JSON.stringify(atAlice2)).toBe(
       true,
     );
@@ -222,7 +231,10 @@ describe('ad-hoc conferences and transfer on two media workers', () => {
           stats[worker]!.legs === 2 && stats[worker]!.bridges === 1 && stats[other]!.legs === 0
         );
       });
-      const [atBob, carolHears] = await world.listen([call.atPeer, atCarol]);
+      const [atBob, carolHears] = await world.listen(
+        [call.atPeer, atCarol],
+        [[HZ.carol], [HZ.bob]],
+      );
       expect(hearsExactly(atBob!, [HZ.carol], [HZ.alice, HZ.bob]), JSON.stringify(atBob)).toBe(
         true,
       );

@@ -81,7 +81,14 @@ describe('calld ad-hoc conferences on a real server', () => {
 
     // Spec §6.5: the host hears of its own channel twice (entering, and "already in"), then of
     // each participant; each participant's owner hears of entries from its own on.
-    await waitFor('joined events', () => alice!.socket.conferenceEvents(id).length >= 5);
+    // Each person's own websocket: wait for all of them, not only alice's.
+    await waitFor(
+      'joined events',
+      () =>
+        alice!.socket.conferenceEvents(id).length >= 5 &&
+        bob!.socket.conferenceEvents(id).length >= 2 &&
+        carol!.socket.conferenceEvents(id).length >= 1,
+    );
     expect(membership(alice!.socket.conferenceEvents(id))).toEqual([
       'conference_adhoc_created',
       `conference_adhoc_participant_joined ${H1}`,
@@ -115,11 +122,14 @@ describe('calld ad-hoc conferences on a real server', () => {
 
     // The host's SDK auto-held its first call when it called carol: resume it, then listen.
     await alice!.client.confab.Phone.resume(toBob.outgoing);
-    const [atAlice, atBob, atCarol] = await world.listen([
-      toBob.atHost,
-      toBob.atPeer,
-      toCarol.atPeer,
-    ]);
+    const [atAlice, atBob, atCarol] = await world.listen(
+      [toBob.atHost, toBob.atPeer, toCarol.atPeer],
+      [
+        [HZ.bob, HZ.carol],
+        [HZ.alice, HZ.carol],
+        [HZ.alice, HZ.bob],
+      ],
+    );
     expect(hearsExactly(atAlice!, [HZ.bob, HZ.carol], [HZ.alice]), JSON.stringify(atAlice)).toBe(
       true,
     );
@@ -211,7 +221,10 @@ describe('calld ad-hoc conferences on a real server', () => {
       muted: true,
       talking: false,
     });
-    const [atAlice, atCarol] = await world.listen([toBob.atHost, toCarol.atPeer]);
+    const [atAlice, atCarol] = await world.listen(
+      [toBob.atHost, toCarol.atPeer],
+      [[HZ.carol], [HZ.alice]],
+    );
     expect(hearsExactly(atAlice!, [HZ.carol], [HZ.alice, HZ.bob]), JSON.stringify(atAlice)).toBe(
       true,
     );
@@ -225,7 +238,7 @@ describe('calld ad-hoc conferences on a real server', () => {
     await waitFor('unmuted event', () =>
       carol!.socket.conferenceEvents(id).includes(`conference_adhoc_participant_unmuted ${P1}`),
     );
-    const [afterCarol] = await world.listen([toCarol.atPeer]);
+    const [afterCarol] = await world.listen([toCarol.atPeer], [[HZ.alice, HZ.bob]]);
     expect(
       hearsExactly(afterCarol!, [HZ.alice, HZ.bob], [HZ.carol]),
       JSON.stringify(afterCarol),
@@ -313,7 +326,10 @@ describe('calld ad-hoc conferences on a real server', () => {
     });
     // The host's SDK auto-held its first call when it called carol: resume it, then listen.
     await alice!.client.confab.Phone.resume(toBob.outgoing);
-    const [atAlice, atBob] = await world.listen([toBob.atHost, toBob.atPeer]);
+    const [atAlice, atBob] = await world.listen(
+      [toBob.atHost, toBob.atPeer],
+      [[HZ.bob], [HZ.alice]],
+    );
     expect(hearsExactly(atAlice!, [HZ.bob], [HZ.alice, HZ.carol]), JSON.stringify(atAlice)).toBe(
       true,
     );
@@ -492,7 +508,7 @@ describe('calld ad-hoc conferences on a real server', () => {
     });
 
     await alice!.client.confab.Phone.resume(toBob.outgoing);
-    const [atDave] = await world.listen([toDave.atPeer]);
+    const [atDave] = await world.listen([toDave.atPeer], [[HZ.alice, HZ.bob, HZ.carol]]);
     expect(
       hearsExactly(atDave!, [HZ.alice, HZ.bob, HZ.carol], [HZ.dave]),
       JSON.stringify(atDave),

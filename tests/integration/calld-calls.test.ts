@@ -11,7 +11,7 @@ import { PhoneEvent } from '@confab/sdk';
 import type { BusMessage } from '@confab/server';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
 import { hearsTone } from '../support/goertzel.js';
-import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
+import { createToneSink, listenUntil, waitFor, type ToneSink } from '../support/node-phone.js';
 import { createSdkClient, ring, type SdkClient } from '../support/sdk-client.js';
 
 const ALICE_HZ = 600;
@@ -159,16 +159,27 @@ describe('calld 1.0 calls on a real server', () => {
     return { alice: a, bob: b, outgoing, incoming, atAlice, atBob };
   }
 
-  /** What each side hears over the next second (after letting the change settle). */
-  async function listen(atAlice: ToneSink, atBob: ToneSink) {
-    await sleep(400);
-    atAlice.reset();
-    atBob.reset();
-    await sleep(1200);
-    return {
-      alice: atAlice.analyse([ALICE_HZ, BOB_HZ]),
-      bob: atBob.analyse([ALICE_HZ, BOB_HZ]),
-    };
+  /**
+   * What each side hears over a 1.2 s window (after 0.4 s for the change to settle), measured
+   * again (up to 10 s) while alice hearing bob or bob hearing alice is not yet as `expected`
+   * (a key left out: either way).
+   */
+  async function listen(
+    atAlice: ToneSink,
+    atBob: ToneSink,
+    expected: { aliceHearsBob?: boolean; bobHearsAlice?: boolean },
+  ) {
+    const as = (heard: boolean, wanted: boolean | undefined): boolean =>
+      wanted === undefined || heard === wanted;
+    const [alice, bob] = await listenUntil(
+      [atAlice, atBob],
+      [ALICE_HZ, BOB_HZ],
+      ([a, b]) =>
+        as(hearsTone(a!, BOB_HZ), expected.aliceHearsBob) &&
+        as(hearsTone(b!, ALICE_HZ), expected.bobHearsAlice),
+      { drainMs: 400, windowMs: 1200 },
+    );
+    return { alice: alice!, bob: bob! };
   }
 
   function eventsOf(callId: string, name?: string): BusMessage[] {
@@ -287,13 +298,13 @@ describe('calld 1.0 calls on a real server', () => {
     expect(muted.data).toMatchObject({ call_id: aliceCallId, muted: true });
     expect(await myCalls(alice.token)).toMatchObject([{ muted: true }]);
     expect(await myCalls(bob.token)).toMatchObject([{ muted: false }]);
-    const whileMuted = await listen(atAlice, atBob);
+    const whileMuted = await listen(atAlice, atBob, { aliceHearsBob: true, bobHearsAlice: false });
     expect(hearsTone(whileMuted.bob, ALICE_HZ), JSON.stringify(whileMuted.bob)).toBe(false);
     expect(hearsTone(whileMuted.alice, BOB_HZ), JSON.stringify(whileMuted.alice)).toBe(true);
 
     expect((await calld('PUT', `/${aliceCallId}/mute/stop`, alice.token)).status).toBe(204);
     expect(eventsOf(aliceCallId, 'call_updated').at(-1)!.data).toMatchObject({ muted: false });
-    const after = await listen(atAlice, atBob);
+    const after = await listen(atAlice, atBob, { bobHearsAlice: true });
     expect(hearsTone(after.bob, ALICE_HZ), JSON.stringify(after.bob)).toBe(true);
   });
 
@@ -307,14 +318,14 @@ describe('calld 1.0 calls on a real server', () => {
       { call_id: aliceCallId, user_uuid: alice.user.uuid },
     ]);
     expect(await myCalls(alice.token)).toMatchObject([{ on_hold: true }]);
-    const held = await listen(atAlice, atBob);
+    const held = await listen(atAlice, atBob, { aliceHearsBob: false, bobHearsAlice: false });
     expect(hearsTone(held.bob, ALICE_HZ), JSON.stringify(held.bob)).toBe(false);
     expect(hearsTone(held.alice, BOB_HZ), JSON.stringify(held.alice)).toBe(false);
 
     expect((await calld('PUT', `/${aliceCallId}/hold/stop`, alice.token)).status).toBe(204);
     expect(eventsOf(aliceCallId, 'call_resumed')).toHaveLength(1);
     expect(await myCalls(alice.token)).toMatchObject([{ on_hold: false }]);
-    const resumed = await listen(atAlice, atBob);
+    const resumed = await listen(atAlice, atBob, { aliceHearsBob: true, bobHearsAlice: true });
     expect(hearsTone(resumed.bob, ALICE_HZ), JSON.stringify(resumed.bob)).toBe(true);
     expect(hearsTone(resumed.alice, BOB_HZ), JSON.stringify(resumed.alice)).toBe(true);
   });
@@ -398,7 +409,7 @@ describe('calld 1.0 calls on a real server', () => {
     const atBob = createToneSink((await bobStream)[0].getAudioTracks()[0]!);
     sinks.push(atAlice, atBob);
     await waitFor('audio at both ends', () => atAlice.frames > 100 && atBob.frames > 100, 15_000);
-    const heard = await listen(atAlice, atBob);
+    const heard = await listen(atAlice, atBob, { aliceHearsBob: true, bobHearsAlice: true });
     expect(hearsTone(heard.alice, BOB_HZ), JSON.stringify(heard.alice)).toBe(true);
     expect(hearsTone(heard.bob, ALICE_HZ), JSON.stringify(heard.bob)).toBe(true);
 

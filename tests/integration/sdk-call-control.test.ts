@@ -11,7 +11,7 @@ import { PhoneErrorCode, PhoneEvent, type CallSession, type PhoneError } from '@
 import type { Telephony } from '@confab/server';
 import { startTestConfab, type TestConfab, type TestLineUser } from '../support/confab-server.js';
 import { hearsTone } from '../support/goertzel.js';
-import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
+import { createToneSink, listenUntil, waitFor, type ToneSink } from '../support/node-phone.js';
 import {
   closeAll,
   createSdkClient,
@@ -91,18 +91,20 @@ describe('SDK mid-call controls through a real Confab server', () => {
   }
 
   /**
-   * Whether `sink` hears `frequency` over 1.5 s, after 0.7 s for the audio already in flight
-   * (jitter buffers at the server and the receiver) to drain.
+   * Whether `sink` hears `frequency` over a 1.5 s window, after 0.7 s for the audio already in
+   * flight (jitter buffers at the server and the receiver) to drain; measured again (up to 10 s)
+   * while the answer is not yet the `expected` one, i.e. while a change is still on its way.
    */
-  async function hears(sink: ToneSink, frequency: number): Promise<boolean> {
-    await sleep(700);
-    sink.reset();
-    await sleep(1500);
-    const report = sink.analyse(ALL_HZ);
+  async function hears(sink: ToneSink, frequency: number, expected = true): Promise<boolean> {
+    const [report] = await listenUntil(
+      [sink],
+      ALL_HZ,
+      ([r]) => hearsTone(r!, frequency) === expected,
+    );
     if (process.env['DEBUG_TONES'] !== undefined) {
       console.log(frequency, JSON.stringify(report), sink.frames);
     }
-    return hearsTone(report, frequency);
+    return hearsTone(report!, frequency);
   }
 
   it('hold() sends a sendonly re-INVITE, the server marks the channel held and audio stops both ways; resume() brings it back', async () => {
@@ -120,8 +122,8 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(invites.filter((m) => /^a=sendonly\r?$/m.test(m.text))).toHaveLength(1);
     expect(serverChannel(outgoing.sipCallId).onHold).toBe(true);
     // Audio stops both ways: our microphone is silenced, and the server sends us nothing.
-    expect(await hears(atCallee, ALICE_HZ)).toBe(false);
-    expect(await hears(atCaller, BOB_HZ)).toBe(false);
+    expect(await hears(atCallee, ALICE_HZ, false)).toBe(false);
+    expect(await hears(atCaller, BOB_HZ, false)).toBe(false);
     // A second hold is a no-op.
     expect(await alice.confab.Phone.hold(outgoing)).toBe(false);
 
@@ -148,7 +150,7 @@ describe('SDK mid-call controls through a real Confab server', () => {
     alice.confab.Phone.mute(outgoing);
     expect(await muted).toEqual([outgoing]);
     expect(outgoing.isMuted()).toBe(true);
-    expect(await hears(atCallee, ALICE_HZ)).toBe(false);
+    expect(await hears(atCallee, ALICE_HZ, false)).toBe(false);
     // Muting is one-way: alice still hears bob.
     expect(await hears(atCaller, BOB_HZ)).toBe(true);
     const path = `/api/calld/1.0/users/me/calls/${encodeURIComponent(outgoing.callId)}/mute/start`;
@@ -201,7 +203,7 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(serverChannel(first.outgoing.sipCallId).onHold).toBe(true);
     expect(alice.confab.Phone.getCurrentCallSession()).toBe(second.outgoing);
     // Bob no longer hears alice; carol does.
-    expect(await hears(first.atCallee, ALICE_HZ)).toBe(false);
+    expect(await hears(first.atCallee, ALICE_HZ, false)).toBe(false);
     expect(await hears(second.atCallee, ALICE_HZ)).toBe(true);
 
     const secondHeld = alice.next(PhoneEvent.ON_CALL_HELD);
@@ -211,7 +213,7 @@ describe('SDK mid-call controls through a real Confab server', () => {
     expect(first.outgoing.isOnHold()).toBe(false);
     expect(alice.confab.Phone.getCurrentCallSession()).toBe(first.outgoing);
     expect(await hears(first.atCallee, ALICE_HZ)).toBe(true);
-    expect(await hears(second.atCallee, ALICE_HZ)).toBe(false);
+    expect(await hears(second.atCallee, ALICE_HZ, false)).toBe(false);
   });
 
   it('transfer() to an unknown number sends a REFER that the server refuses (404); the call goes on', async () => {
@@ -246,7 +248,7 @@ describe('SDK mid-call controls through a real Confab server', () => {
     await accepted;
     expect(first.outgoing.isOnHold()).toBe(true);
     expect(alice.confab.Phone.getCurrentCallSession()).toBe(incoming);
-    expect(await hears(first.atCallee, ALICE_HZ)).toBe(false);
+    expect(await hears(first.atCallee, ALICE_HZ, false)).toBe(false);
   });
 
   it('connect({ audio, video }) as the seeds write it sets the media constraints of calls', async () => {

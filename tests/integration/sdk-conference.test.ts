@@ -16,8 +16,8 @@ import {
   type CallSession,
 } from '@confab/sdk';
 import { startTestConfab, type TestConfab } from '../support/confab-server.js';
-import { hearsMix } from '../support/goertzel.js';
-import { createToneSink, sleep, waitFor, type ToneSink } from '../support/node-phone.js';
+import { hearsMix, type ToneReport } from '../support/goertzel.js';
+import { createToneSink, listenUntil, waitFor, type ToneSink } from '../support/node-phone.js';
 import {
   closeAll,
   createSdkClient,
@@ -110,23 +110,18 @@ describe('SDK ad-hoc conferences through a real Confab server', () => {
 
   /**
    * Whether `sink` hears every `expected` tone and none of the others (20 dB below the weakest
-   * expected one), over 1.5 s after 0.7 s for the audio in flight to drain.
+   * expected one), over a 1.5 s window after 0.7 s for the audio in flight to drain; measured
+   * again (up to 10 s) while the change that leads there is still on its way.
    */
   async function hearsOnly(sink: ToneSink, expected: readonly number[]): Promise<boolean> {
-    await sleep(700);
-    sink.reset();
-    await sleep(1500);
-    const report = sink.analyse(ALL_HZ);
+    const absent = ALL_HZ.filter((f) => !expected.includes(f));
+    // 20 dB: with no clipping, what leaks of an absent tone is far below that.
+    const only = (report: ToneReport): boolean => hearsMix(report, expected, absent, 100);
+    const [report] = await listenUntil([sink], ALL_HZ, ([r]) => only(r!));
     if (process.env['DEBUG_TONES'] !== undefined) {
       console.log(expected, JSON.stringify(report), sink.frames);
     }
-    // 20 dB: with no clipping, what leaks of an absent tone is far below that.
-    return hearsMix(
-      report,
-      expected,
-      ALL_HZ.filter((f) => !expected.includes(f)),
-      100,
-    );
+    return only(report!);
   }
 
   function names(events: AdhocEvent[], conferenceId: string): string[] {

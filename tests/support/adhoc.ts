@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { PhoneEvent, type CallSession } from '@confab/sdk';
 import type { BusMessage, Telephony } from '@confab/server';
 import type { TestConfab, TestLineUser } from './confab-server.js';
-import { createToneSink, sleep, waitFor, type ToneSink } from './node-phone.js';
+import { createToneSink, listenUntil, waitFor, type ToneSink } from './node-phone.js';
 import { createSdkClient, ring, type SdkClient } from './sdk-client.js';
 import type { ToneReport } from './goertzel.js';
 
@@ -238,15 +238,31 @@ export class AdhocWorld {
     return (await this.myCalls(person)).find((call) => call.call_id === callId);
   }
 
-  /** What every sink hears over the next ~1.2 s, after letting a change settle. */
-  async listen(sinks: ToneSink[], settleMs = 500): Promise<ToneReport[]> {
-    await sleep(settleMs);
-    for (const sink of sinks) {
-      sink.reset();
-    }
-    await sleep(1200);
+  /**
+   * What every sink hears over a 1.2 s window (after 0.5 s for a change to settle), measured
+   * again (up to 10 s) until each sink hears exactly its `present` tones (and no other person's,
+   * see {@link hearsExactly}): a move into or out of a mixer reaches the ear after a delay that
+   * grows with the machine's load. Returns the last window's reports.
+   */
+  async listen(
+    sinks: readonly ToneSink[],
+    present: readonly (readonly number[])[],
+  ): Promise<ToneReport[]> {
     const frequencies = this.people.map((p) => p.frequency);
-    return sinks.map((sink) => sink.analyse(frequencies));
+    return listenUntil(
+      sinks,
+      frequencies,
+      (reports) =>
+        reports.every((report, i) => {
+          const heard = present[i] ?? [];
+          return hearsExactly(
+            report,
+            heard,
+            frequencies.filter((f) => !heard.includes(f)),
+          );
+        }),
+      { drainMs: 500, windowMs: 1200 },
+    );
   }
 
   async close(): Promise<void> {

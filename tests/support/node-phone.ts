@@ -187,3 +187,42 @@ export async function waitFor<T>(
     await sleep(intervalMs);
   }
 }
+
+/** Options of {@link listenUntil}. */
+export interface ListenOptions {
+  /** Pause before the first window, for the audio already in flight to drain. @default 700 */
+  drainMs?: number;
+  /** Length of one measurement window. @default 1500 */
+  windowMs?: number;
+  /** No new window starts after this long. @default 10000 */
+  timeoutMs?: number;
+}
+
+/**
+ * What `sinks` hear (one report each), measured over successive windows until `settled` holds
+ * for one window's reports, or until `timeoutMs` has passed: then the last window's reports, for
+ * the caller's assertion to fail on. A change on the audio path (hold, mute, a leg moving into a
+ * mixer, a transfer) reaches the ear after a delay that grows with the machine's load, so a
+ * single window after a fixed pause can catch it half done. Without a change to wait for, this is
+ * one window, as before.
+ */
+export async function listenUntil(
+  sinks: readonly ToneSink[],
+  candidates: readonly number[],
+  settled: (reports: ToneReport[]) => boolean,
+  options: ListenOptions = {},
+): Promise<ToneReport[]> {
+  const { drainMs = 700, windowMs = 1500, timeoutMs = 10_000 } = options;
+  const deadline = Date.now() + timeoutMs;
+  await sleep(drainMs);
+  for (;;) {
+    for (const sink of sinks) {
+      sink.reset();
+    }
+    await sleep(windowMs);
+    const reports = sinks.map((sink) => sink.analyse(candidates));
+    if (settled(reports) || Date.now() + windowMs > deadline) {
+      return reports;
+    }
+  }
+}
