@@ -29,6 +29,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  parseCpuList,
+  pinnedCommand,
+  pinSelf,
+  tasksetAvailable,
+  threadsAffinity,
+} from './lib/affinity.js';
 import { cpuProfiles } from './lib/confab.js';
 import { formatProfileSummary, monotonicUs, summarizeProfile } from './lib/cpuprofile.js';
 import type { ProfileSummary, ProfileWindow } from './lib/cpuprofile.js';
@@ -75,8 +82,14 @@ class Loadgen {
   readonly ready: Promise<void>;
   #next = 1;
 
-  constructor() {
-    this.child = fork(LOADGEN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `cpuList`: run the generator on these CPUs only, with `taskset -c`. */
+  constructor(cpuList?: string) {
+    const pinned = pinnedCommand(cpuList, process.execPath, []);
+    this.child = fork(LOADGEN, [], {
+      execPath: pinned.command,
+      execArgv: pinned.args,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.ready = new Promise((resolve, reject) => {
       this.child.once('exit', (code) => {
         reject(new Error(`load generator exited with ${code}`));
@@ -219,6 +232,12 @@ export interface ConferenceRound {
   window: ProfileWindow;
   /** Linux perf summary of the mixing process in the window (`--profile` rounds). */
   perf?: PerfSummary | undefined;
+  /**
+   * `--mixer-cpus`/`--loadgen-cpus` rounds: the distinct CPU lists the threads of the mixing
+   * process and of the load generator were allowed at the end of the window (one each when
+   * pinned as asked).
+   */
+  affinity?: { mixer: string[]; loadgen: string[] };
 }
 
 interface RoundOptions {
@@ -235,6 +254,10 @@ interface RoundOptions {
   cpuProfileDir?: string;
   /** Sample the mixing process with Linux perf during the window. */
   perf?: boolean;
+  /** Pin the engine host (Janus is pinned when started) to these CPUs. */
+  mixerCpus?: string | undefined;
+  /** Pin the load generator to these CPUs. */
+  loadgenCpus?: string | undefined;
 }
 
 /** Tone checks on what a listener (all talkers) and talker 0 (the others, not itself) heard. */
@@ -251,7 +274,7 @@ function mixedAudioOk(heard: HeardTones[], frequencies: number[], talkers: numbe
 async function round(options: RoundOptions): Promise<ConferenceRound> {
   const { participants: n, talkers } = options;
   const frequencies = TALKER_HZ.slice(0, talkers);
-  const loadgen = new Loadgen();
+  const loadgen = new Loadgen(options.loadgenCpus);
   let engine: EngineHost | undefined;
   try {
     await loadgen.ready;
@@ -265,7 +288,13 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     let pid: number;
     const targets: { address: string; port: number; payloadType: number }[] = [];
     if (options.target === Target.Confab) {
-      engine = new EngineHost('worker', [20_000, 29_999], options.cpuProfileDir, options.workers);
+      engine = new EngineHost(
+        'worker',
+        [20_000, 29_999],
+        options.cpuProfileDir,
+        options.workers,
+        options.mixerCpus,
+      );
       await engine.ready();
       pid = engine.pid;
       const { mixerId } = await engine.execute({ type: 'createMixer', group: 'conference-1' });
@@ -316,6 +345,10 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
     const perf = options.perf ? perfRecord(pid, options.windowSeconds) : undefined;
     await sleep(options.windowSeconds * 1000);
     const windowEnd = monotonicUs();
+    const affinity =
+      options.mixerCpus !== undefined || options.loadgenCpus !== undefined
+        ? { mixer: threadsAffinity(pid), loadgen: threadsAffinity(loadgen.child.pid!) }
+        : undefined;
     const cpu1 = processCpu(pid);
     const wait1 = threadsRunQueueWait(pid);
     const gen1 = processCpu(loadgen.child.pid!);
@@ -376,6 +409,7 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
       load1After,
       window: { startUs: windowStart, endUs: windowEnd },
       ...(perf ? { perf: await perf } : {}),
+      ...(affinity ? { affinity } : {}),
     };
   } finally {
     await loadgen.close();
@@ -410,7 +444,10 @@ function printRound(result: ConferenceRound): void {
         : '') +
       `, phone UDP drops ${result.phoneUdpDrops}; most run-queue wait of a thread ${result.maxThreadRunQueueWaitPercent} %; ${result.sustained ? 'sustained' : 'NOT sustained'}${result.inputComplete ? '' : ' (load generator starved: input incomplete)'}; ` +
       `mixed audio ${result.mixedAudioOk ? 'ok' : 'WRONG'} (${heard}); load generator ${result.loadgenCpuPercent} %; ` +
-      `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}`,
+      `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}` +
+      (result.affinity
+        ? `; CPUs: mixer ${result.affinity.mixer.join('|')}, load generator ${result.affinity.loadgen.join('|')}`
+        : ''),
   );
 }
 
@@ -428,6 +465,137 @@ export interface ConferenceReport {
     janusPerCore: number;
     ratio: number;
   }[];
+  /** `--capacity`: the largest N each target sustained on the same CPU budget. */
+  capacity?: CapacityReport;
+}
+
+/** A size of a capacity search and whether it held. */
+export interface CapacityStep {
+  participants: number;
+  /** Sustained (input complete, ≥ 99 % of the mixed packets back) and the tone check passed. */
+  held: boolean;
+  cpuPercent: number;
+  participantsPerCore: number;
+  deliveredPercent: number;
+  mixedAudioOk: boolean;
+  inputComplete: boolean;
+  load1Before: number;
+  load1After: number;
+  /** The round failed before it measured anything (e.g. the target refused a participant). */
+  error?: string;
+}
+
+export interface CapacityResult {
+  target: Target;
+  steps: CapacityStep[];
+  /** The largest N that held (undefined: not even the smallest size tried). */
+  capacity: number | undefined;
+  /** The smallest N that did not hold (undefined: none failed up to the bound). */
+  firstFailed: number | undefined;
+  /** CPU of the mixing process at the capacity size, and N / that CPU fraction. */
+  cpuPercentAtCapacity: number | undefined;
+  participantsPerCoreAtCapacity: number | undefined;
+  /** Why the search ended. */
+  stopped: string;
+}
+
+export interface CapacityReport {
+  mixerCpus: string;
+  loadgenCpus: string;
+  workers: number;
+  resolution: number;
+  results: CapacityResult[];
+  /** Confab's capacity / Janus's, when both targets ran and both held at some size. */
+  ratio: number | undefined;
+}
+
+/**
+ * The largest N a target sustains: double from `start` until a size fails or `max` holds, then
+ * bisect between the largest size that held and the smallest that failed until they are within
+ * `resolution` (relative) of each other. Each size is one round; noise can make a larger size
+ * hold after a smaller one failed, which the search never tries.
+ */
+export class CapacitySearch {
+  held: number | undefined;
+  failed: number | undefined;
+  stopped: string | undefined;
+  readonly steps: CapacityStep[] = [];
+  #starvedRetries = 1;
+
+  readonly target: Target;
+  readonly start: number;
+  readonly max: number;
+  readonly min: number;
+  readonly resolution: number;
+
+  constructor(target: Target, start: number, max: number, min: number, resolution: number) {
+    this.target = target;
+    this.start = start;
+    this.max = max;
+    this.min = min;
+    this.resolution = resolution;
+  }
+
+  /** The next size to try, or undefined when the search is over (`stopped` says why). */
+  next(): number | undefined {
+    if (this.stopped !== undefined) {
+      return undefined;
+    }
+    const { held, failed } = this;
+    if (held === undefined && failed === undefined) {
+      return this.start;
+    }
+    if (failed === undefined) {
+      return held! >= this.max
+        ? this.#stop(`held at the bound (${this.max})`)
+        : Math.min(held! * 2, this.max);
+    }
+    if (held === undefined) {
+      return failed <= this.min
+        ? this.#stop(`not sustained at ${failed}, the smallest size`)
+        : Math.max(this.min, Math.floor(failed / 2));
+    }
+    if (failed - held <= Math.max(1, Math.ceil(held * this.resolution))) {
+      return this.#stop(`bracketed: ${held} held, ${failed} did not`);
+    }
+    return Math.round((held + failed) / 2);
+  }
+
+  record(step: CapacityStep): void {
+    this.steps.push(step);
+    if (!step.inputComplete && step.error === undefined) {
+      // The load generator was starved: the round says nothing about the target. Once it is
+      // tried again; a second time the search ends with what it has.
+      if (this.#starvedRetries-- > 0) {
+        return;
+      }
+      this.#stop(`load generator starved at ${step.participants}`);
+      return;
+    }
+    if (step.held) {
+      this.held = Math.max(this.held ?? 0, step.participants);
+    } else {
+      this.failed = Math.min(this.failed ?? Infinity, step.participants);
+    }
+  }
+
+  result(): CapacityResult {
+    const at = this.steps.find((step) => step.held && step.participants === this.held);
+    return {
+      target: this.target,
+      steps: this.steps,
+      capacity: this.held,
+      firstFailed: this.failed,
+      cpuPercentAtCapacity: at?.cpuPercent,
+      participantsPerCoreAtCapacity: at?.participantsPerCore,
+      stopped: this.stopped ?? 'not finished',
+    };
+  }
+
+  #stop(reason: string): undefined {
+    this.stopped = reason;
+    return undefined;
+  }
 }
 
 /**
@@ -463,7 +631,123 @@ async function profileConfab(report: ConferenceReport, options: RoundOptions): P
   report.profiles.push({ participants: options.participants, round: perfRound, summaries: [] });
 }
 
-/** `conference-vs-janus [--participants 20,50,100,200] [--talkers 3] [--window 20] …` */
+/**
+ * `--capacity`: the mixing process on `--mixer-cpus`, the load generator (and this process) on
+ * `--loadgen-cpus`; each target's capacity searched with the targets alternating round by round,
+ * so the machine's other load falls on both alike.
+ */
+async function capacity(
+  report: ConferenceReport,
+  options: Omit<RoundOptions, 'target' | 'participants' | 'room'>,
+  searches: CapacitySearch[],
+  resolution: number,
+): Promise<void> {
+  let room = 2000;
+  // Bounded: every search ends after at most ~2 log2(max) rounds; this is a backstop.
+  for (let rounds = 0; rounds < 60; rounds++) {
+    let ran = false;
+    for (const search of searches) {
+      const participants = search.next();
+      if (participants === undefined) {
+        continue;
+      }
+      ran = true;
+      let step: CapacityStep;
+      const load1Before = load1();
+      try {
+        const result = await round({
+          ...options,
+          target: search.target,
+          participants,
+          room: ++room,
+        });
+        printRound(result);
+        report.rounds.push(result);
+        step = {
+          participants,
+          held: result.sustained && result.mixedAudioOk,
+          cpuPercent: result.cpuPercent,
+          participantsPerCore: result.participantsPerCore,
+          deliveredPercent: result.deliveredPercent,
+          mixedAudioOk: result.mixedAudioOk,
+          inputComplete: result.inputComplete,
+          load1Before: result.load1Before,
+          load1After: result.load1After,
+        };
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        console.log(`${search.target} N=${participants}: round failed: ${message}`);
+        step = {
+          participants,
+          held: false,
+          cpuPercent: 0,
+          participantsPerCore: 0,
+          deliveredPercent: 0,
+          mixedAudioOk: false,
+          inputComplete: true,
+          load1Before,
+          load1After: load1(),
+          error: message,
+        };
+      }
+      search.record(step);
+      console.log(
+        `  ${search.target} capacity search: held ${search.held ?? '—'}, failed ${search.failed ?? '—'}`,
+      );
+      await sleep(2000);
+    }
+    if (!ran) {
+      break;
+    }
+  }
+  const results = searches.map((search) => search.result());
+  const confab = results.find((r) => r.target === Target.Confab)?.capacity;
+  const janus = results.find((r) => r.target === Target.Janus)?.capacity;
+  report.capacity = {
+    mixerCpus: options.mixerCpus ?? '',
+    loadgenCpus: options.loadgenCpus ?? '',
+    workers: options.workers,
+    resolution,
+    results,
+    ratio:
+      confab !== undefined && janus !== undefined
+        ? Math.round((confab / janus) * 10) / 10
+        : undefined,
+  };
+  for (const result of results) {
+    console.log(
+      `${result.target} capacity on CPU ${options.mixerCpus}: ${result.capacity ?? 'none'} participants ` +
+        `(first failed: ${result.firstFailed ?? '—'}; ${result.stopped})` +
+        (result.cpuPercentAtCapacity !== undefined
+          ? `, ${result.cpuPercentAtCapacity} % of a core there → ${result.participantsPerCoreAtCapacity}/core`
+          : '') +
+        `; sizes tried: ${result.steps.map((step) => `${step.participants}${step.held ? '✓' : '✗'}`).join(' ')}`,
+    );
+  }
+  if (report.capacity.ratio !== undefined) {
+    console.log(`capacity at equal CPU: Confab/Janus = ${report.capacity.ratio}×`);
+  }
+}
+
+/** `name=value,…` of per-target numbers (`confab=100,janus=20`) over the defaults. */
+function perTarget(text: string, defaults: Record<Target, number>): Record<Target, number> {
+  const values = { ...defaults };
+  for (const part of text === '' ? [] : text.split(',')) {
+    const [name, value] = part.split('=');
+    if ((name !== Target.Confab && name !== Target.Janus) || !Number.isInteger(Number(value))) {
+      throw new Error(`expected confab=<n>,janus=<n>: ${text}`);
+    }
+    values[name] = Number(value);
+  }
+  return values;
+}
+
+/**
+ * `conference-vs-janus [--participants 20,50,100,200] [--talkers 3] [--window 20] …`, or with
+ * `--capacity [--mixer-cpus 0] [--loadgen-cpus 1] [--start confab=100,janus=20]
+ * [--max confab=1000,janus=150] [--resolution 0.1]` the largest N each target sustains on the
+ * same CPUs.
+ */
 export async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
@@ -472,11 +756,17 @@ export async function main(argv: readonly string[]): Promise<void> {
       talkers: { type: 'string', default: '3' },
       codec: { type: 'string', default: 'pcmu' },
       targets: { type: 'string', default: 'confab,janus' },
-      workers: { type: 'string', default: String(availableParallelism()) },
+      workers: { type: 'string' },
       warmup: { type: 'string', default: '5' },
       window: { type: 'string', default: '20' },
       'janus-http-port': { type: 'string', default: '18088' },
       profile: { type: 'boolean', default: false },
+      capacity: { type: 'boolean', default: false },
+      'mixer-cpus': { type: 'string' },
+      'loadgen-cpus': { type: 'string' },
+      start: { type: 'string', default: '' },
+      max: { type: 'string', default: '' },
+      resolution: { type: 'string', default: '0.1' },
       out: { type: 'string' },
     },
   });
@@ -485,28 +775,66 @@ export async function main(argv: readonly string[]): Promise<void> {
   const targets = values.targets
     .split(',')
     .filter((t): t is Target => t === Target.Confab || t === Target.Janus);
-  const workers = Number(values.workers);
   const codec = values.codec as PhoneCodec;
   const warmupSeconds = Number(values.warmup);
   const windowSeconds = Number(values.window);
+  const resolution = Number(values.resolution);
+  const mixerCpus = values['mixer-cpus'] ?? (values.capacity ? '0' : undefined);
+  const loadgenCpus = values['loadgen-cpus'] ?? (values.capacity ? '1' : undefined);
+  // Like `confab start` (os.availableParallelism(), which counts the CPUs the process may use).
+  const workers = Number(
+    values.workers ??
+      (mixerCpus === undefined ? availableParallelism() : parseCpuList(mixerCpus).length),
+  );
+  const cores = availableParallelism();
+  const cpusOk = (list: string | undefined): boolean =>
+    list === undefined || parseCpuList(list).every((cpu) => cpu < cores);
+  const starts = perTarget(values.start, { confab: 100, janus: 20 });
+  const maxima = perTarget(values.max, { confab: 1000, janus: 150 });
+  const minimum = Math.max(talkers + 1, 4);
   if (
-    counts.some((n) => !Number.isInteger(n) || n < 2 || n > 2000) ||
+    (!values.capacity && counts.some((n) => !Number.isInteger(n) || n < 2 || n > 2000)) ||
     !(talkers >= 1 && talkers <= TALKER_HZ.length) ||
-    counts.some((n) => n <= talkers) ||
+    (!values.capacity && counts.some((n) => n <= talkers)) ||
     targets.length === 0 ||
     (codec !== PhoneCodec.Opus && codec !== PhoneCodec.Pcmu) ||
     !(workers >= 1 && workers <= 64) ||
     !(windowSeconds > 0 && windowSeconds <= 300) ||
-    !(warmupSeconds >= 0 && warmupSeconds <= 60)
+    !(warmupSeconds >= 0 && warmupSeconds <= 60) ||
+    !(resolution > 0 && resolution < 1) ||
+    !cpusOk(mixerCpus) ||
+    !cpusOk(loadgenCpus) ||
+    Object.values(starts).some((n) => n < minimum || n > 2000) ||
+    Object.values(maxima).some((n) => n < minimum || n > 2000)
   ) {
     throw new Error(
-      'usage: conference-vs-janus --participants 20,50 (> talkers) --talkers 1..6 --codec pcmu|opus --targets confab,janus --workers 1..64 --window 1..300 --warmup 0..60',
+      'usage: conference-vs-janus --participants 20,50 (> talkers) --talkers 1..6 --codec pcmu|opus --targets confab,janus --workers 1..64 --window 1..300 --warmup 0..60 ' +
+        '[--capacity --mixer-cpus 0 --loadgen-cpus 1 --start confab=100,janus=20 --max confab=1000,janus=150 (≤ 2000) --resolution 0..1]',
+    );
+  }
+  if ((mixerCpus !== undefined || loadgenCpus !== undefined) && !tasksetAvailable()) {
+    throw new Error('taskset (util-linux) is not installed');
+  }
+  if (
+    mixerCpus !== undefined &&
+    loadgenCpus !== undefined &&
+    parseCpuList(mixerCpus).some((cpu) => parseCpuList(loadgenCpus).includes(cpu))
+  ) {
+    console.log(
+      `warning: the mixer's CPUs (${mixerCpus}) and the load generator's (${loadgenCpus}) overlap`,
     );
   }
   killChildrenOnExit();
+  if (loadgenCpus !== undefined) {
+    // This process only sets rounds up and sleeps through them; keep it off the mixer's CPUs.
+    pinSelf(loadgenCpus);
+  }
   const machine = machineInfo();
   console.log(
-    `conference-vs-janus: ${machine.cores} × ${machine.cpuModel}, node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
+    `conference-vs-janus: ${machine.cores} × ${machine.cpuModel}, node ${machine.node}, load ${machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}` +
+      (mixerCpus !== undefined || loadgenCpus !== undefined
+        ? `; mixer on CPU ${mixerCpus ?? 'any'} (Confab: ${workers} media worker${workers === 1 ? '' : 's'}), load generator on CPU ${loadgenCpus ?? 'any'}`
+        : ''),
   );
   let janus: Janus | undefined;
   if (targets.includes(Target.Janus)) {
@@ -517,61 +845,47 @@ export async function main(argv: readonly string[]): Promise<void> {
       httpPort: Number(values['janus-http-port']),
       rtpPorts: [12_000, 17_999],
       timeoutMs: 60 * 60_000,
+      cpuList: mixerCpus,
     });
   }
   const report: ConferenceReport = {
     benchmark: 'conference-vs-janus',
     date: new Date().toISOString(),
     machine,
-    options: { counts, codec, talkers, targets, workers, warmupSeconds, windowSeconds },
+    options: {
+      counts,
+      codec,
+      talkers,
+      targets,
+      workers,
+      warmupSeconds,
+      windowSeconds,
+      mixerCpus,
+      loadgenCpus,
+      ...(values.capacity ? { capacity: true, starts, maxima, resolution } : {}),
+    },
     rounds: [],
     profiles: [],
     comparison: [],
   };
+  const common = {
+    codec,
+    talkers,
+    workers,
+    warmupSeconds,
+    windowSeconds,
+    janus,
+    mixerCpus,
+    loadgenCpus,
+  };
   try {
-    let room = 1000;
-    for (const participants of counts) {
-      const perCore: Partial<Record<Target, number>> = {};
-      for (const target of targets) {
-        const result = await round({
-          target,
-          codec,
-          participants,
-          talkers,
-          workers,
-          warmupSeconds,
-          windowSeconds,
-          janus,
-          room: ++room,
-        });
-        printRound(result);
-        report.rounds.push(result);
-        perCore[target] = result.participantsPerCore;
-        await sleep(2000);
-      }
-      if (perCore.confab !== undefined && perCore.janus !== undefined) {
-        const ratio = Math.round((perCore.confab / perCore.janus) * 10) / 10;
-        report.comparison.push({
-          participants,
-          confabPerCore: perCore.confab,
-          janusPerCore: perCore.janus,
-          ratio,
-        });
-        console.log(`N=${participants}: Confab/Janus participants per core = ${ratio}×`);
-      }
-      if (values.profile && targets.includes(Target.Confab)) {
-        await profileConfab(report, {
-          target: Target.Confab,
-          codec,
-          participants,
-          talkers,
-          workers,
-          warmupSeconds,
-          windowSeconds,
-          janus: undefined,
-          room: 0,
-        });
-      }
+    if (values.capacity) {
+      const searches = targets.map(
+        (target) => new CapacitySearch(target, starts[target], maxima[target], minimum, resolution),
+      );
+      await capacity(report, common, searches, resolution);
+    } else {
+      await sizes(report, common, counts, targets, values.profile);
     }
   } finally {
     await janus?.stop();
@@ -580,5 +894,45 @@ export async function main(argv: readonly string[]): Promise<void> {
     mkdirSync(dirname(values.out), { recursive: true });
     writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`report written to ${values.out}`);
+  }
+}
+
+/** The default mode: for each N, one round per target; the ratio of participants per core. */
+async function sizes(
+  report: ConferenceReport,
+  options: Omit<RoundOptions, 'target' | 'participants' | 'room'>,
+  counts: number[],
+  targets: Target[],
+  profile: boolean,
+): Promise<void> {
+  let room = 1000;
+  for (const participants of counts) {
+    const perCore: Partial<Record<Target, number>> = {};
+    for (const target of targets) {
+      const result = await round({ ...options, target, participants, room: ++room });
+      printRound(result);
+      report.rounds.push(result);
+      perCore[target] = result.participantsPerCore;
+      await sleep(2000);
+    }
+    if (perCore.confab !== undefined && perCore.janus !== undefined) {
+      const ratio = Math.round((perCore.confab / perCore.janus) * 10) / 10;
+      report.comparison.push({
+        participants,
+        confabPerCore: perCore.confab,
+        janusPerCore: perCore.janus,
+        ratio,
+      });
+      console.log(`N=${participants}: Confab/Janus participants per core = ${ratio}×`);
+    }
+    if (profile && targets.includes(Target.Confab)) {
+      await profileConfab(report, {
+        ...options,
+        target: Target.Confab,
+        participants,
+        janus: undefined,
+        room: 0,
+      });
+    }
   }
 }

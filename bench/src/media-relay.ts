@@ -24,6 +24,7 @@ import type {
   MediaCommandType,
   MediaEngineStats,
 } from '@confab/media';
+import { pinnedCommand } from './lib/affinity.js';
 import { formatProfileSummary, monotonicUs, summarizeProfile } from './lib/cpuprofile.js';
 import type { ProfileSummary, ProfileWindow } from './lib/cpuprofile.js';
 import { cpuProfiles } from './lib/confab.js';
@@ -56,9 +57,20 @@ export class EngineHost {
   #ready: Promise<void>;
   #exited: Promise<void>;
 
-  constructor(mode: EngineMode, ports: [number, number], cpuProfileDir?: string, workers = 1) {
+  /** `cpuList`: run the host (every thread) on these CPUs only, with `taskset -c`. */
+  constructor(
+    mode: EngineMode,
+    ports: [number, number],
+    cpuProfileDir?: string,
+    workers = 1,
+    cpuList?: string,
+  ) {
+    const nodeArgs = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
+    // fork runs `execPath …execArgv module …args`: taskset then execs node with the same pid.
+    const pinned = pinnedCommand(cpuList, process.execPath, nodeArgs);
     this.child = fork(HOST, [mode, String(ports[0]), String(ports[1]), String(workers)], {
-      execArgv: cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [],
+      execPath: pinned.command,
+      execArgv: pinned.args,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     if (this.child.pid === undefined) {

@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pinnedCommand } from './affinity.js';
 import { sleep, spawnBounded } from './spawn.js';
 import type { Spawned } from './spawn.js';
 
@@ -38,6 +39,8 @@ export interface JanusOptions {
   /** Ports of AudioBridge's plain RTP participants (keep them below the ephemeral range). */
   rtpPorts: [number, number];
   timeoutMs: number;
+  /** Run janus (every thread) on these CPUs only, with `taskset -c`. */
+  cpuList?: string | undefined;
 }
 
 let transactionCounter = 0;
@@ -114,11 +117,20 @@ admin: {
 }
 `,
     );
-    const spawned = spawnBounded(
-      '/usr/bin/janus',
-      ['-F', cfg, '-C', join(cfg, 'janus.jcfg'), '-o', '-i', '127.0.0.1'],
-      { timeoutMs: options.timeoutMs, cwd: dir },
-    );
+    // taskset execs janus: the spawned pid is janus's.
+    const command = pinnedCommand(options.cpuList, '/usr/bin/janus', [
+      '-F',
+      cfg,
+      '-C',
+      join(cfg, 'janus.jcfg'),
+      '-o',
+      '-i',
+      '127.0.0.1',
+    ]);
+    const spawned = spawnBounded(command.command, command.args, {
+      timeoutMs: options.timeoutMs,
+      cwd: dir,
+    });
     const janus = new Janus(spawned, `http://127.0.0.1:${options.httpPort}/janus`, dir);
     const deadline = Date.now() + 15_000;
     for (;;) {
