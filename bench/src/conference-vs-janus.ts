@@ -24,7 +24,7 @@
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,6 +225,8 @@ export interface ConferenceRound {
   heard: HeardTones[];
   loadgenCpuPercent: number;
   rssMiB: number;
+  /** Threads of the mixing process at the end of the window. */
+  mixerThreads: number;
   setupSeconds: number;
   load1Before: number;
   load1After: number;
@@ -258,6 +260,14 @@ interface RoundOptions {
   mixerCpus?: string | undefined;
   /** Pin the load generator to these CPUs. */
   loadgenCpus?: string | undefined;
+}
+
+function threadCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** Tone checks on what a listener (all talkers) and talker 0 (the others, not itself) heard. */
@@ -350,6 +360,7 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
         ? { mixer: threadsAffinity(pid), loadgen: threadsAffinity(loadgen.child.pid!) }
         : undefined;
     const cpu1 = processCpu(pid);
+    const mixerThreads = threadCount(pid);
     const wait1 = threadsRunQueueWait(pid);
     const gen1 = processCpu(loadgen.child.pid!);
     const c1 = await loadgen.request<LoadgenCounters>({ type: 'counters' });
@@ -404,6 +415,7 @@ async function round(options: RoundOptions): Promise<ConferenceRound> {
       heard,
       loadgenCpuPercent: r((cpuDelta(gen0, gen1) / seconds) * 100),
       rssMiB: r(rssMiB(pid) ?? 0, 0),
+      mixerThreads,
       setupSeconds: r(setupSeconds, 1),
       load1Before,
       load1After,
@@ -444,7 +456,7 @@ function printRound(result: ConferenceRound): void {
         : '') +
       `, phone UDP drops ${result.phoneUdpDrops}; most run-queue wait of a thread ${result.maxThreadRunQueueWaitPercent} %; ${result.sustained ? 'sustained' : 'NOT sustained'}${result.inputComplete ? '' : ' (load generator starved: input incomplete)'}; ` +
       `mixed audio ${result.mixedAudioOk ? 'ok' : 'WRONG'} (${heard}); load generator ${result.loadgenCpuPercent} %; ` +
-      `RSS ${result.rssMiB} MiB; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}` +
+      `RSS ${result.rssMiB} MiB; ${result.mixerThreads} threads; setup ${result.setupSeconds} s; load ${result.load1Before}→${result.load1After}` +
       (result.affinity
         ? `; CPUs: mixer ${result.affinity.mixer.join('|')}, load generator ${result.affinity.loadgen.join('|')}`
         : ''),

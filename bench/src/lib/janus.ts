@@ -49,6 +49,8 @@ export class Janus {
   readonly process: Spawned;
   readonly #base: string;
   readonly #dir: string;
+  /** The sessions of each room's participants, ended with the room. */
+  readonly #roomSessions = new Map<number, number[]>();
 
   private constructor(process: Spawned, base: string, dir: string) {
     this.process = process;
@@ -175,9 +177,39 @@ admin: {
     return { session, handle };
   }
 
-  /** Sends an AudioBridge request on a fresh session; async requests wait for their event. */
-  async #request(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  /**
+   * Sends an AudioBridge request on a fresh session; async requests wait for their event. The
+   * session is destroyed afterwards unless `keep` (a participant lives as long as its session).
+   */
+  async #request(
+    body: Record<string, unknown>,
+    keep?: (session: number) => void,
+  ): Promise<Record<string, unknown>> {
     const { session, handle } = await this.#session();
+    if (keep) {
+      keep(session);
+      return this.#send(session, handle, body);
+    }
+    try {
+      return await this.#send(session, handle, body);
+    } finally {
+      await this.#destroySession(session);
+    }
+  }
+
+  /**
+   * Ends a session: its handle is detached (a participant leaves), and Janus ends the handle's
+   * own thread and a plain RTP participant's thread.
+   */
+  async #destroySession(session: number): Promise<void> {
+    await this.#post(`/${session}`, { janus: 'destroy' }).catch(() => undefined);
+  }
+
+  async #send(
+    session: number,
+    handle: number,
+    body: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const reply = await this.#post(`/${session}/${handle}`, { janus: 'message', body });
     if (reply.janus === 'success') {
       return reply.plugindata?.data ?? {};
@@ -214,8 +246,20 @@ admin: {
     }
   }
 
+  /**
+   * Destroys the room and ends its participants' sessions, so a long-running janus does not
+   * keep a thread per past participant (and per handle) from round to round.
+   */
   async destroyRoom(room: number): Promise<void> {
-    await this.#request({ request: 'destroy', room, permanent: false });
+    try {
+      await this.#request({ request: 'destroy', room, permanent: false });
+    } finally {
+      const sessions = this.#roomSessions.get(room) ?? [];
+      this.#roomSessions.delete(room);
+      for (const session of sessions) {
+        await this.#destroySession(session);
+      }
+    }
   }
 
   /** Joins a plain RTP participant that receives the mix on 127.0.0.1:`port`. */
@@ -227,19 +271,24 @@ admin: {
     payloadType: number,
     audioLevelExtensionId: number,
   ): Promise<JanusRtpEndpoint> {
-    const data = await this.#request({
-      request: 'join',
-      room,
-      display,
-      codec,
-      rtp: {
-        ip: '127.0.0.1',
-        port,
-        payload_type: payloadType,
-        audiolevel_ext: audioLevelExtensionId,
-        fec: false,
+    const sessions = this.#roomSessions.get(room) ?? [];
+    this.#roomSessions.set(room, sessions);
+    const data = await this.#request(
+      {
+        request: 'join',
+        room,
+        display,
+        codec,
+        rtp: {
+          ip: '127.0.0.1',
+          port,
+          payload_type: payloadType,
+          audiolevel_ext: audioLevelExtensionId,
+          fec: false,
+        },
       },
-    });
+      (session) => sessions.push(session),
+    );
     const rtp = data['rtp'] as { ip?: string; port?: number; payload_type?: number } | undefined;
     if (data['audiobridge'] !== 'joined' || rtp?.port === undefined) {
       throw new Error(`janus join: ${JSON.stringify(data)}`);
