@@ -532,7 +532,8 @@ export class CapacitySearch {
   failed: number | undefined;
   stopped: string | undefined;
   readonly steps: CapacityStep[] = [];
-  #starvedRetries = 1;
+  /** Rounds in a row whose load generator was starved (at the same size). */
+  #starved = 0;
 
   readonly target: Target;
   readonly start: number;
@@ -548,7 +549,10 @@ export class CapacitySearch {
     this.resolution = resolution;
   }
 
-  /** The next size to try, or undefined when the search is over (`stopped` says why). */
+  /**
+   * The next size to try, or undefined when the search is over (`stopped` says why). A size
+   * whose round starved the load generator comes again.
+   */
   next(): number | undefined {
     if (this.stopped !== undefined) {
       return undefined;
@@ -576,14 +580,14 @@ export class CapacitySearch {
   record(step: CapacityStep): void {
     this.steps.push(step);
     if (!step.inputComplete && step.error === undefined) {
-      // The load generator was starved: the round says nothing about the target. Once it is
-      // tried again; a second time the search ends with what it has.
-      if (this.#starvedRetries-- > 0) {
-        return;
+      // The load generator was starved: the round says nothing about the target. The size is
+      // tried again, up to three times in all; then the search ends with what it has.
+      if (++this.#starved >= 3) {
+        this.#stop(`load generator starved 3 times at ${step.participants}`);
       }
-      this.#stop(`load generator starved at ${step.participants}`);
       return;
     }
+    this.#starved = 0;
     if (step.held) {
       this.held = Math.max(this.held ?? 0, step.participants);
     } else {
