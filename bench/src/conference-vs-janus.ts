@@ -524,7 +524,8 @@ export interface CapacityReport {
 /**
  * The largest N a target sustains: double from `start` until a size fails or `max` holds, then
  * bisect between the largest size that held and the smallest that failed until they are within
- * `resolution` (relative) of each other. Each size is one round; noise can make a larger size
+ * `resolution` (relative) of each other. A size counts as failed once `attempts` rounds in a row
+ * failed there (a size that holds once holds). Each size is one round; noise can make a larger size
  * hold after a smaller one failed, which the search never tries.
  */
 export class CapacitySearch {
@@ -534,14 +535,26 @@ export class CapacitySearch {
   readonly steps: CapacityStep[] = [];
   /** Rounds in a row whose load generator was starved (at the same size). */
   #starved = 0;
+  /** Rounds in a row that did not hold at the current size. */
+  #failures = 0;
 
   readonly target: Target;
   readonly start: number;
   readonly max: number;
   readonly min: number;
   readonly resolution: number;
+  /** Rounds at a size that must all fail before it counts as failed (noise of a shared machine). */
+  readonly attempts: number;
 
-  constructor(target: Target, start: number, max: number, min: number, resolution: number) {
+  constructor(
+    target: Target,
+    start: number,
+    max: number,
+    min: number,
+    resolution: number,
+    attempts = 1,
+  ) {
+    this.attempts = attempts;
     this.target = target;
     this.start = start;
     this.max = max;
@@ -589,8 +602,10 @@ export class CapacitySearch {
     }
     this.#starved = 0;
     if (step.held) {
+      this.#failures = 0;
       this.held = Math.max(this.held ?? 0, step.participants);
-    } else {
+    } else if (++this.#failures >= this.attempts) {
+      this.#failures = 0;
       this.failed = Math.min(this.failed ?? Infinity, step.participants);
     }
   }
@@ -783,6 +798,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       start: { type: 'string', default: '' },
       max: { type: 'string', default: '' },
       resolution: { type: 'string', default: '0.1' },
+      attempts: { type: 'string', default: '2' },
       out: { type: 'string' },
     },
   });
@@ -795,6 +811,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const warmupSeconds = Number(values.warmup);
   const windowSeconds = Number(values.window);
   const resolution = Number(values.resolution);
+  const attempts = Number(values.attempts);
   const mixerCpus = values['mixer-cpus'] ?? (values.capacity ? '0' : undefined);
   const loadgenCpus = values['loadgen-cpus'] ?? (values.capacity ? '1' : undefined);
   // Like `confab start` (os.availableParallelism(), which counts the CPUs the process may use).
@@ -818,6 +835,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     !(windowSeconds > 0 && windowSeconds <= 300) ||
     !(warmupSeconds >= 0 && warmupSeconds <= 60) ||
     !(resolution > 0 && resolution < 1) ||
+    !(Number.isInteger(attempts) && attempts >= 1 && attempts <= 5) ||
     !cpusOk(mixerCpus) ||
     !cpusOk(loadgenCpus) ||
     Object.values(starts).some((n) => n < minimum || n > 2000) ||
@@ -825,7 +843,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   ) {
     throw new Error(
       'usage: conference-vs-janus --participants 20,50 (> talkers) --talkers 1..6 --codec pcmu|opus --targets confab,janus --workers 1..64 --window 1..300 --warmup 0..60 ' +
-        '[--capacity --mixer-cpus 0 --loadgen-cpus 1 --start confab=100,janus=20 --max confab=1000,janus=150 (≤ 2000) --resolution 0..1]',
+        '[--capacity --mixer-cpus 0 --loadgen-cpus 1 --start confab=100,janus=20 --max confab=1000,janus=150 (≤ 2000) --resolution 0..1 --attempts 1..5]',
     );
   }
   if ((mixerCpus !== undefined || loadgenCpus !== undefined) && !tasksetAvailable()) {
@@ -878,7 +896,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       windowSeconds,
       mixerCpus,
       loadgenCpus,
-      ...(values.capacity ? { capacity: true, starts, maxima, resolution } : {}),
+      ...(values.capacity ? { capacity: true, starts, maxima, resolution, attempts } : {}),
     },
     rounds: [],
     profiles: [],
@@ -897,7 +915,8 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (values.capacity) {
       const searches = targets.map(
-        (target) => new CapacitySearch(target, starts[target], maxima[target], minimum, resolution),
+        (target) =>
+          new CapacitySearch(target, starts[target], maxima[target], minimum, resolution, attempts),
       );
       await capacity(report, common, searches, resolution);
     } else {
