@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toneAmplitude } from '../src/audio/goertzel.js';
 import { createDecoder, createEncoder } from '../src/codec/factory.js';
 import { Limiter } from '../src/mixer/limiter.js';
-import { Mixer } from '../src/mixer/mixer.js';
+import { Mixer, MIXER_OPUS_APPLICATION } from '../src/mixer/mixer.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
 import { OPUS, TestClock } from './bridge-fixtures.js';
 import { Party, type PartyOptions } from './mixer-fixtures.js';
@@ -125,7 +125,10 @@ describe('Mixer limiter', () => {
     expect(maxSample).toBeGreaterThan(0.85 * 32767);
     expect(maxSample).toBeLessThan(32767);
     const matches = [0, 1, 2, 3].filter((delay) => {
-      const encoder = createEncoder(OPUS, { opusSampleRate: 48000 });
+      const encoder = createEncoder(OPUS, {
+        opusSampleRate: 48000,
+        opus: { application: MIXER_OPUS_APPLICATION },
+      });
       const silence = new Int16Array(960);
       return out.every((payload, t) => {
         const pcm = t < delay ? silence : frames[t - delay]!;

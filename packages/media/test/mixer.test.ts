@@ -3,9 +3,10 @@ import { toneAmplitude } from '../src/audio/goertzel.js';
 import { RelayBridge } from '../src/bridge/relay-bridge.js';
 import { serializeTelephoneEvent } from '../src/dtmf/telephone-event.js';
 import type { JitterBufferOptions } from '../src/mixer/jitter-buffer.js';
-import { Mixer } from '../src/mixer/mixer.js';
+import { createDecoder, createEncoder } from '../src/codec/factory.js';
+import { Mixer, MIXER_OPUS_APPLICATION } from '../src/mixer/mixer.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
-import { TestClock } from './bridge-fixtures.js';
+import { OPUS, TestClock } from './bridge-fixtures.js';
 import { Party, TELEPHONE_EVENT_PT, type PartyOptions } from './mixer-fixtures.js';
 
 const LEVEL_ID = 1;
@@ -50,8 +51,8 @@ function setup(jitter: JitterBufferOptions = { startDepth: 2 }): Setup {
 }
 
 /** Amplitude of `frequency` in the last 10 frames (200 ms) `party` heard. */
-function heard(party: Party, frequency: number): number {
-  return toneAmplitude(party.lastHeard(10), party.sampleRate, frequency);
+function heard(party: Party, frequency: number, frames = 10): number {
+  return toneAmplitude(party.lastHeard(frames), party.sampleRate, frequency);
 }
 
 const HEARD = 3000;
@@ -123,6 +124,115 @@ describe('Mixer', () => {
     expect(pcmuListeners[0]!.port.sent.at(-1)!.timestamp).toBe(
       (pcmuListeners[0]!.port.sent.at(-2)!.timestamp + 160) >>> 0,
     );
+  });
+
+  it('keeps a talker that misses packets on its own stream for the talk hang time, then moves it to the shared mix', () => {
+    const { party, run } = setup();
+    const a = party('a', { frequency: 440, levelId: LEVEL_ID });
+    const b = party('b', { frequency: 1000, levelId: LEVEL_ID });
+    const c = party('c', { frequency: 1700, levelId: LEVEL_ID });
+    const listener = party('l', { levelId: LEVEL_ID });
+    const all = [a, b, c, listener];
+    run(30, all);
+    // a's packets stop: two ticks concealed, then its input is empty and it is not mixed. Its
+    // stream must not jump to the shared encoder and back (its decoder would carry on from
+    // another encoder's state): it goes on from a's own encoder, now with the full mix.
+    a.sending = false;
+    const ownTicks: boolean[] = [];
+    const step = (): void => {
+      run(1, all);
+      ownTicks.push(
+        !Buffer.from(a.port.last.payload).equals(Buffer.from(listener.port.last.payload)),
+      );
+    };
+    for (let t = 0; t < 25; t++) {
+      step();
+    }
+    expect(ownTicks.every(Boolean)).toBe(true);
+    expect(heard(a, 1000)).toBeGreaterThan(HEARD);
+    expect(heard(a, 1700)).toBeGreaterThan(HEARD);
+    // Quiet for longer than the hang time: a listener like the others, on the shared encode.
+    for (let t = 0; t < 5; t++) {
+      step();
+    }
+    expect(ownTicks.slice(-2)).toEqual([false, false]);
+    // Talking again: its own mix-minus-self.
+    a.sending = true;
+    run(5, all);
+    expect(Buffer.from(a.port.last.payload).equals(Buffer.from(listener.port.last.payload))).toBe(
+      false,
+    );
+    expect(heard(a, 440, 3)).toBeLessThan(SILENT);
+  });
+
+  it('encodes Opus CELT-only (RFC 6716 §3.1 configurations 16–31) on every stream, own or shared', () => {
+    const { party, run } = setup();
+    const talkers = [
+      party('t1', { frequency: 440, levelId: LEVEL_ID }),
+      party('t2', { frequency: 1000, levelId: LEVEL_ID }),
+    ];
+    const listeners = [party('l1', { levelId: LEVEL_ID }), party('l2', { levelId: LEVEL_ID })];
+    run(30, [...talkers, ...listeners]);
+    const configs = new Set(
+      [...talkers, ...listeners].flatMap((p) => p.port.sent.map((rtp) => rtp.payload[0]! >> 3)),
+    );
+    expect([...configs].every((config) => config >= 16)).toBe(true);
+  });
+
+  it("uses Opus settings whose streams survive a receiver moved between two encoders of the same mix (a listener's shared ↔ own switch)", () => {
+    // Steady tones (test tones, sustained vowels) are the worst case: after such a switch a
+    // SILK or hybrid stream decodes as full-scale noise for as long as the tones last. These
+    // cases did with libopus's `voip` application; CELT-only recovers within a frame or two.
+    const tones = (frame: number): Int16Array => {
+      const pcm = new Int16Array(960);
+      for (let i = 0; i < 960; i++) {
+        const n = frame * 960 + i;
+        let v = 0;
+        for (const hz of [1300, 2100, 2900]) {
+          v += Math.sin((2 * Math.PI * hz * n) / 48000) * 0.3 * 32767;
+        }
+        pcm[i] = Math.round(v);
+      }
+      return pcm;
+    };
+    const settings = { opusSampleRate: 48000, opus: { application: MIXER_OPUS_APPLICATION } };
+    for (const [sharedFrom, switchAt] of [
+      [0, 45],
+      [12, 45],
+      [21, 52],
+    ] as const) {
+      const own = createEncoder(OPUS, settings);
+      const shared = createEncoder(OPUS, settings);
+      const receiver = createDecoder(OPUS);
+      // The same tones as one uninterrupted stream.
+      const continuous = createEncoder(OPUS, settings);
+      const reference = createDecoder(OPUS);
+      let railed = 0;
+      let heardEnergy = 0;
+      let referenceEnergy = 0;
+      for (let frame = 0; frame < 100; frame++) {
+        const pcm = tones(frame);
+        if (frame === sharedFrom) {
+          // The shared encoder served someone else once.
+          shared.encode(pcm);
+        }
+        // Three frames from the shared encoder, the own one meanwhile idle (as in the mixer).
+        const moved = frame >= switchAt && frame < switchAt + 3;
+        const out = receiver.decode((moved ? shared : own).encode(pcm))!;
+        const ideal = reference.decode(continuous.encode(pcm))!;
+        if (frame >= switchAt + 6) {
+          for (let i = 0; i < out.length; i++) {
+            railed += Math.abs(out[i]!) >= 32767 ? 1 : 0;
+            heardEnergy += out[i]! * out[i]!;
+            referenceEnergy += ideal[i]! * ideal[i]!;
+          }
+        }
+      }
+      expect(railed).toBe(0);
+      // Within 1 dB of what a fresh stream of the same tones decodes to.
+      expect(heardEnergy / referenceEnergy).toBeGreaterThan(0.79);
+      expect(heardEnergy / referenceEnergy).toBeLessThan(1.26);
+    }
   });
 
   it('sends encoded silence to everyone when nobody talks, still one encode per codec', () => {

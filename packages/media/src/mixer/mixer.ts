@@ -6,6 +6,7 @@
 import { InvalidStateError, TypedEmitter, silentLogger, type Logger } from '@confab/core';
 import { Resampler } from '../audio/resample.js';
 import { createDecoder, createEncoder, type CodecFactoryOptions } from '../codec/factory.js';
+import type { OpusEncoderOptions } from '../codec/opus.js';
 import { encodeAlaw, encodeMulaw } from '../codec/g711.js';
 import type { AudioDecoder, AudioEncoder } from '../codec/types.js';
 import { audioLevelOctet } from '../rtp/extensions.js';
@@ -69,9 +70,30 @@ export interface MixerOptions {
    * many talk at once. @default 4
    */
   maxMixed?: number;
-  /** Opus encoder settings (complexity, bitrate, FEC). */
-  opus?: CodecFactoryOptions['opus'];
+  /**
+   * Opus encoder settings (complexity, bitrate). The application is not one of them: the mixer's
+   * encoders are always CELT-only ({@link MIXER_OPUS_APPLICATION}).
+   */
+  opus?: Omit<NonNullable<CodecFactoryOptions['opus']>, 'application'>;
 }
+
+/**
+ * The libopus application of every mixer encoder: `restricted_lowdelay`, i.e. CELT only, never
+ * SILK or hybrid (RFC 6716 §2, §3.1 configurations 16–31).
+ *
+ * A listener's stream does not always come from one encoder: it hears the shared full mix while
+ * silent and its own mix-minus-self while talking (and a stream moved in from a relay bridge
+ * came from the peer's encoder before). The receiver's single decoder then carries on from
+ * another encoder's state. SILK predicts each frame from the decoder's own past excitation and
+ * synthesis (long-term and LPC prediction); after such a switch, on steady voiced or tonal input
+ * that mismatch does not die out but circulates and grows: the decoder rails at full scale and
+ * plays loud broadband noise for as long as the input stays steady (seconds). CELT carries only
+ * short memories (inter-frame energy prediction, a 2.5 ms overlap, the pitch post-filter), so a
+ * switch costs at most a frame or two, like a lost packet. It is also about three times cheaper
+ * to encode than hybrid at the same bitrate; the mixer sends no in-band FEC (a SILK feature).
+ */
+export const MIXER_OPUS_APPLICATION: NonNullable<OpusEncoderOptions['application']> =
+  'restricted_lowdelay';
 
 /** Codec work of a {@link Mixer}, cumulative. Encoder calls are counted per codec. */
 export interface MixerStats {
@@ -80,7 +102,10 @@ export interface MixerStats {
   decoded: number;
   /** Frames synthesised by packet-loss concealment. */
   concealed: number;
-  /** Encoder calls by codec: one shared encode per codec and tick, plus one per mixed talker. */
+  /**
+   * Encoder calls by codec: one shared encode per codec and tick, plus one per own stream (each
+   * mixed talker, kept for the talk hang time after it was last mixed).
+   */
   encoded: Record<AudioCodec['name'], number>;
   /** Of which shared encodes (the full mix for all listeners of a codec). */
   sharedEncodes: number;
@@ -188,6 +213,12 @@ interface Participant {
   readonly limiter: Limiter;
   /** The own mix-minus-self was sent last tick (else the port heard the shared mix). */
   ownLastTick: boolean;
+  /**
+   * Ticks the port keeps its own stream while not mixed: a talker who misses a packet or falls
+   * out of the loudest for a moment is not switched to the shared encoder and back (each switch
+   * hands its decoder another encoder's stream; see {@link MIXER_OPUS_APPLICATION}).
+   */
+  ownHang: number;
   /** 48 → 8 kHz of the own mix for G.711. */
   downsampler: Resampler | undefined;
   /** This tick: 48 kHz frame if mixed. */
@@ -219,12 +250,15 @@ interface CodecGroup {
  * and mixed, at most `maxMixed`, the loudest first. Lost packets of mixed inputs are concealed
  * (Opus PLC; G.711 fades the last frame).
  *
- * Outputs: each mixed input hears the mix minus itself through its own encoder; every other
- * port hears the full mix, encoded ONCE per codec and tick — all those ports send the same
+ * Outputs: each mixed input hears the mix minus itself through its own encoder, and keeps that
+ * stream (then carrying the full mix) for the talk hang time after it was last mixed; every
+ * other port hears the full mix, encoded ONCE per codec and tick — all those ports send the same
  * payload bytes, each on its own stream ({@link BridgePort.output}: own SSRC, sequence and
  * timestamps, so moving a port between a relay bridge and a mixer costs its receiver a marker
- * bit only). When nobody talks the full mix is silence and is still encoded and sent, which
- * keeps browsers' jitter buffers and NAT bindings alive.
+ * bit only). Opus is encoded CELT-only, so that a receiver's decoder survives being moved from
+ * one encoder's stream to another's ({@link MIXER_OPUS_APPLICATION}). When nobody talks the full
+ * mix is silence and is still encoded and sent, which keeps browsers' jitter buffers and NAT
+ * bindings alive.
  *
  * Muted ports are heard by nobody and never talk, but still hear the others. Held ports
  * neither send into nor receive from the mix. Packets other than the port's audio payload
@@ -280,7 +314,7 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     this.#maxMixed = Math.max(1, options.maxMixed ?? 4);
     this.#codecOptions = {
       opusSampleRate: 48000,
-      ...(options.opus === undefined ? {} : { opus: options.opus }),
+      opus: { ...options.opus, application: MIXER_OPUS_APPLICATION },
     };
     this.#groups = {
       opus: { name: 'opus', encoder: undefined, payload: undefined },
@@ -391,6 +425,7 @@ export class Mixer extends TypedEmitter<MixerEvents> {
       encoder: undefined,
       limiter: new Limiter(),
       ownLastTick: false,
+      ownHang: 0,
       downsampler: undefined,
       frame: undefined,
       status: JitterStatus.Empty,
@@ -820,11 +855,15 @@ export class Mixer extends TypedEmitter<MixerEvents> {
       if (p.held || !p.port.wantsMedia) {
         p.suppressed = true;
         p.ownLastTick = false;
+        p.ownHang = 0;
         continue;
       }
       let payload: Uint8Array;
-      const own = p.mixed;
       const ownLastTick = p.ownLastTick;
+      // Not mixed this tick: its own stream (the full mix, as nothing of it is in the sum) goes
+      // on for the talk hang time before the port moves to the shared one.
+      const own = p.mixed || (ownLastTick && p.ownHang > 0);
+      p.ownHang = p.mixed ? this.#talk.hangFrames : own ? p.ownHang - 1 : 0;
       p.ownLastTick = own;
       try {
         payload = own
@@ -871,7 +910,7 @@ export class Mixer extends TypedEmitter<MixerEvents> {
     return payload;
   }
 
-  /** Mix-minus-self of a mixed input, through its own encoder. */
+  /** Mix-minus-self of a port (the full mix when it is not mixed this tick), through its own encoder. */
   #encodeOwn(p: Participant, ownLastTick: boolean): Uint8Array {
     const own = this.#own;
     if (!ownLastTick) {
