@@ -3,7 +3,7 @@ import { toneAmplitude } from '../src/audio/goertzel.js';
 import { RelayBridge } from '../src/bridge/relay-bridge.js';
 import { serializeTelephoneEvent } from '../src/dtmf/telephone-event.js';
 import type { JitterBufferOptions } from '../src/mixer/jitter-buffer.js';
-import { createDecoder, createEncoder } from '../src/codec/factory.js';
+import { createDecoder, createEncoder, type CodecFactoryOptions } from '../src/codec/factory.js';
 import { Mixer, MIXER_OPUS_APPLICATION } from '../src/mixer/mixer.js';
 import type { RtpPacket } from '../src/rtp/packet.js';
 import { OPUS, TestClock } from './bridge-fixtures.js';
@@ -195,7 +195,10 @@ describe('Mixer', () => {
       }
       return pcm;
     };
-    const settings = { opusSampleRate: 48000, opus: { application: MIXER_OPUS_APPLICATION } };
+    const settings: CodecFactoryOptions = {
+      opusSampleRate: 48000,
+      opus: { application: MIXER_OPUS_APPLICATION },
+    };
     for (const [sharedFrom, switchAt] of [
       [0, 45],
       [12, 45],
