@@ -4,6 +4,7 @@ import type { Socket } from 'node:dgram';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalMediaEngine } from '../src/engine/local-engine.js';
 import type { OpusEncoderOptions } from '../src/codec/opus.js';
+import { MIXER_OPUS_APPLICATION } from '../src/mixer/mixer.js';
 import { parseRtp } from '../src/rtp/packet.js';
 import { until } from './legs-fixtures.js';
 
@@ -56,7 +57,7 @@ function opusOffer(port: number): string {
 }
 
 describe('mixer Opus encoder settings', () => {
-  it('encodes the mix with the voip application at complexity 4 (Janus AudioBridge’s defaults), applied in libopus', async () => {
+  it('encodes the mix CELT-only (the mixer’s application) at complexity 4 (Janus AudioBridge’s default), applied in libopus', async () => {
     const engine = new LocalMediaEngine({ portRange: [29_800, 29_807] });
     cleanup.push(() => engine.close());
     const phone = await phoneSocket();
@@ -69,7 +70,10 @@ describe('mixer Opus encoder settings', () => {
     expect(phone.received.every((pt) => pt === 107)).toBe(true);
     expect(encoders.length).toBeGreaterThan(0);
     for (const encoder of encoders) {
-      expect(encoder.options).toMatchObject({ application: 'voip', complexity: 4 });
+      expect(encoder.options).toMatchObject({
+        application: MIXER_OPUS_APPLICATION,
+        complexity: 4,
+      });
       expect(encoder.complexity).toBe(4);
     }
   });

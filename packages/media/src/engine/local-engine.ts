@@ -102,13 +102,14 @@ interface MixerEntry {
 }
 
 /**
- * Opus encoder settings of the mixers (their shared mix and every mix-minus-self): libopus's
- * `voip` application at complexity 4, libopus choosing the bitrate, no FEC — the settings of
- * Janus AudioBridge's participant encoders, so that the two are compared at equal settings, and
- * a sensible one for speech. Measured with @evan/opus at 48 kHz on a three-tone mix: ≈ 3 % less
- * CPU per encode than complexity 5, same packet size.
+ * Opus encoder settings of the mixers (their shared mix and every mix-minus-self): complexity 4,
+ * libopus choosing the bitrate, no FEC — Janus AudioBridge's participant encoders' complexity.
+ * Measured with @evan/opus at 48 kHz on a three-tone mix: ≈ 3 % less CPU per encode than
+ * complexity 5, same packet size. The application is the mixer's own, CELT-only
+ * (`MIXER_OPUS_APPLICATION`: Janus's `voip` breaks receivers moved between the shared and an own
+ * encoder, which Janus, encoding per participant, never does).
  */
-export const MIXER_OPUS_SETTINGS = { application: 'voip', complexity: 4 } as const;
+export const MIXER_OPUS_SETTINGS = { complexity: 4 } as const;
 
 /** Mixer frame period (ms). */
 const TICK_MS = 20;
