@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
 import { peerPort } from '../support/ports.js';
-import { SCENARIOS, runSipp, type SippRun } from './support/sipp.js';
+import { SCENARIOS, runSipp, type SippRun } from '../support/sipp.js';
 import { expectSippSuccess, startCaller, statsOf, waitFor } from './support/sip-peers.js';
 
 describe('register and call over TCP (sipp -t t1 / -t tn)', () => {

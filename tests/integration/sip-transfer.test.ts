@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { BusMessage, Telephony } from '@confab/server';
 import type { SipMessage, SipRequest, SipResponse } from '@confab/sip';
 import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
-import type { SippRun } from './support/sipp.js';
+import type { SippRun } from '../support/sipp.js';
 import {
   expectSippSuccess,
   registerLine,

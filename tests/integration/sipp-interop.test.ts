@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, startTestServer, type TestLine, type TestServer } from './support/server.js';
 import { peerPort } from '../support/ports.js';
-import { runSipp, untilListening } from './support/sipp.js';
+import { runSipp, untilListening } from '../support/sipp.js';
 
 async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

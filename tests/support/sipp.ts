@@ -1,65 +1,89 @@
 /**
- * sipp (Debian package sip-tester) as a real SIP desk phone next to SDK clients: registers a
- * line over UDP and runs one UAS scenario on it. Used where the behaviour under test needs a peer
- * that a second SDK client cannot play (a phone that answers without ringing first, or that
- * refuses the audio stream in its answer).
+ * sipp (Debian package sip-tester) for the tests: runs scenarios of tests/sipp (and of
+ * tests/support/sipp) against a test server, waits until a sipp peer listens, and plays a real
+ * SIP desk phone next to SDK clients (a line registered over UDP running one UAS scenario) where
+ * the behaviour under test needs a peer that a second SDK client cannot play (a phone that
+ * answers without ringing first, or that refuses the audio stream in its answer).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isBound, peerPort } from './ports.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The SIP interop scenarios (`tests/sipp/`). */
+export const SCENARIOS = fileURLToPath(new URL('../sipp/', import.meta.url));
 
 /** Scenarios of this directory (`tests/support/sipp/<name>`). */
 export function supportScenario(name: string): string {
-  return join(REPO_ROOT, 'tests', 'support', 'sipp', name);
+  return fileURLToPath(new URL(`./sipp/${name}`, import.meta.url));
 }
 
 /** Scenarios shared with the SIP interop tests (`tests/sipp/<name>`). */
 export function sharedScenario(name: string): string {
-  return join(REPO_ROOT, 'tests', 'sipp', name);
+  return join(SCENARIOS, name);
 }
 
 /** How a sipp run ended. */
 export interface SippResult {
   code: number | null;
-  /** sipp's error log, or its output when the log is empty. */
+  /** sipp's output (bounded). */
+  stdout: string;
+  /** sipp's error log (`-trace_err`). */
+  errors: string;
+  /** The error log, or the output when the log is empty. */
   diagnostics: string;
 }
 
-/** A running sipp. */
 export interface SippRun {
-  readonly done: Promise<SippResult>;
-  /** Kills sipp (SIGKILL), also when called before sipp was spawned; `done` then resolves. Idempotent. */
+  /** Resolves when sipp exits. */
+  done: Promise<SippResult>;
+  /** Kills sipp (SIGKILL), also when called before sipp was spawned; `done` then resolves. */
   kill(): void;
 }
 
+export interface SippOptions {
+  /** sipp's own -timeout, seconds. */
+  timeoutSeconds?: number;
+  /** `{{name}}` placeholders of the scenario replaced by these values (sipp needs literal status codes). */
+  substitute?: Readonly<Record<string, string>>;
+}
+
 /**
- * Starts `sipp -sf <scenarioPath> -i 127.0.0.1 -m 1 …args`, bounded by sipp's own `-timeout`
- * so that a scenario that never completes cannot outlive the test.
+ * Starts `sipp -sf <scenario> -i 127.0.0.1 -m 1 …args`, bounded by sipp's own `-timeout` so that
+ * a scenario that never completes cannot outlive the test. `scenario` is a path, or a name in
+ * {@link SCENARIOS}.
  */
 export function runSipp(
-  scenarioPath: string,
+  scenario: string,
   args: readonly string[],
-  timeoutSeconds = 30,
+  options: SippOptions = {},
 ): SippRun {
+  const timeoutSeconds = options.timeoutSeconds ?? 30;
   let killed = false;
-  let kill = (): void => undefined;
-  const done = (async (): Promise<SippResult> => {
-    const dir = await mkdtemp(join(tmpdir(), 'confab-sdk-sipp-'));
-    const errorFile = join(dir, 'errors.log');
+  let killer = (): void => undefined;
+  const run = async (): Promise<SippResult> => {
+    const dir = await mkdtemp(join(tmpdir(), 'confab-sipp-'));
     try {
+      const errorFile = join(dir, 'errors.log');
+      let scenarioFile = isAbsolute(scenario) ? scenario : join(SCENARIOS, scenario);
+      if (options.substitute) {
+        let text = await readFile(scenarioFile, 'utf8');
+        for (const [name, value] of Object.entries(options.substitute)) {
+          text = text.replaceAll(`{{${name}}}`, value);
+        }
+        scenarioFile = join(dir, basename(scenario));
+        await writeFile(scenarioFile, text);
+      }
       if (killed) {
-        return { code: null, diagnostics: 'killed before it started' };
+        return { code: null, stdout: '', errors: '', diagnostics: 'killed before it started' };
       }
       const child = spawn(
         'sipp',
         [
           '-sf',
-          scenarioPath,
+          scenarioFile,
           '-i',
           '127.0.0.1',
           '-m',
@@ -74,38 +98,71 @@ export function runSipp(
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      kill = () => {
-        child.kill('SIGKILL');
-      };
-      let output = '';
+      killer = () => child.kill('SIGKILL');
+      let stdout = '';
       const collect = (chunk: Buffer): void => {
         // Bounded: sipp's screen dumps can be large.
-        if (output.length < 64_000) {
-          output += chunk.toString();
+        if (stdout.length < 64_000) {
+          stdout += chunk.toString();
         }
       };
       child.stdout.on('data', collect);
       child.stderr.on('data', collect);
       const code = await new Promise<number | null>((resolve) => {
         child.on('error', (error) => {
-          output += `\n${error.message}`;
+          stdout += `\n${error.message}`;
           resolve(null);
         });
-        child.on('exit', (exitCode) => resolve(exitCode));
+        child.on('exit', (exitCode) => {
+          resolve(exitCode);
+        });
       });
       const errors = await readFile(errorFile, 'utf8').catch(() => '');
-      return { code, diagnostics: errors || output };
+      return { code, stdout, errors, diagnostics: errors || stdout };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  })();
+  };
+  const done = run();
   return {
     done,
     kill: () => {
       killed = true;
-      kill();
+      killer();
     },
   };
+}
+
+/**
+ * Resolves once `run` has bound `port` on 127.0.0.1 (a UDP socket, or a TCP listener), so that a
+ * request sent to it from now on is received; rejects with sipp's diagnostics when it exits
+ * first (e.g. it could not bind), or after `timeoutMs`.
+ */
+export async function untilListening(
+  run: SippRun,
+  port: number,
+  protocol: 'udp' | 'tcp',
+  timeoutMs = 10_000,
+): Promise<void> {
+  let exited: SippResult | undefined;
+  void run.done.then((result) => {
+    exited = result;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!(await isBound(port, protocol))) {
+    if (exited !== undefined) {
+      throw new Error(
+        `sipp exited (${String(exited.code)}) before listening on ${protocol} ${String(port)}\n${exited.diagnostics}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      run.kill();
+      throw new Error(
+        `sipp did not listen on ${protocol} ${String(port)} within ${String(timeoutMs)} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** A line's SIP account. */
@@ -129,21 +186,8 @@ export async function startDeskPhone(
   // the ephemeral range where any outgoing socket could take it first (see ./ports.ts).
   const uasPort = await peerPort();
   const uas = runSipp(scenarioPath, ['-p', String(uasPort), '-s', line.sipUsername]);
-  let exited: SippResult | undefined;
-  void uas.done.then((result) => {
-    exited = result;
-  });
   // Until it listens, an INVITE sent to it would be lost (and only retransmitted 500 ms later).
-  const deadline = Date.now() + 10_000;
-  while (!(await isBound(uasPort, 'udp'))) {
-    if (exited !== undefined || Date.now() > deadline) {
-      uas.kill();
-      throw new Error(
-        `sipp UAS did not listen on udp ${String(uasPort)}: ${exited?.diagnostics ?? 'timed out'}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await untilListening(uas, uasPort, 'udp');
   // No -p: the registering sipp binds a free port itself (5060 and up).
   const register = runSipp(sharedScenario('register.xml'), [
     '-au',

@@ -11,7 +11,7 @@ import {
   type SippOptions,
   type SippResult,
   type SippRun,
-} from './sipp.js';
+} from '../../support/sipp.js';
 
 /** Polls `check` every 25 ms until it holds; throws (with `what`) after `timeoutMs`. */
 export async function waitFor(
